@@ -1,0 +1,42 @@
+# Two commands a newcomer needs: `make run` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck test-sqlite test-postgres schema bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/hub serve --demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check hub tests bench
+	$(BIN)/ruff format --check hub tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# The suite runs twice: on an SQLite file with the in-process broker, then on PostgreSQL and Redis.
+# Under CI=true a missing PostgreSQL or Redis fails the run instead of skipping.
+test-sqlite: $(STAMP)
+	HUB_TEST_BACKEND=sqlite $(BIN)/pytest
+
+test-postgres: $(STAMP)
+	HUB_TEST_BACKEND=postgres $(BIN)/pytest
+
+test: lint typecheck test-sqlite test-postgres
+
+schema: $(STAMP)
+	$(BIN)/python -m hub.schema.export > schema.graphql
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.pos_mix
+
+clean:
+	rm -rf $(VENV) hub.sqlite3* .hub-secret

@@ -1,0 +1,113 @@
+"""The ASGI application: GraphQL over HTTP and graphql-transport-ws on /graphql, health endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from tortoise import connections
+
+from hub import db
+from hub.auth import Authenticator, MemberTokens
+from hub.events.broker import make_broker
+from hub.events.relay import run_relay, stop_relay
+from hub.schema.context import HubContext, Services
+from hub.schema.schema import build_schema
+from hub.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class HubGraphQL(GraphQL):
+    def __init__(self, services: Services, **kwargs: Any) -> None:
+        super().__init__(build_schema(services.settings), **kwargs)
+        self.services = services
+
+    async def get_context(self, request: Any, response: Any) -> HubContext:  # type: ignore[override]
+        credential = None
+        if isinstance(request, Request):
+            credential = request.headers.get("authorization")
+        principal = await self.services.authenticator.principal_for(credential)
+        return HubContext(services=self.services, principal=principal, request=request, response=response)
+
+    async def on_ws_connect(self, context: HubContext) -> Any:  # type: ignore[override]
+        params = context.connection_params or {}
+        credential = params.get("Authorization") or params.get("authorization")
+        if credential is None:
+            return None
+        if not isinstance(credential, str):
+            raise ConnectionRejectionError()
+        context.principal = await self.services.authenticator.principal_for(credential)
+        if context.principal is None:
+            raise ConnectionRejectionError({"reason": "invalid token"})
+        return None
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    tokens = MemberTokens(settings.secret_key, settings.member_token_ttl_seconds)
+    broker = make_broker(settings.redis_url, settings.redis_prefix)
+    services = Services(settings, broker, Authenticator(tokens), tokens)
+    graphql = HubGraphQL(
+        services,
+        graphql_ide="graphiql",
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await db.init_db(settings.database_url)
+        await broker.start()
+        relay = asyncio.create_task(run_relay(broker, settings.relay_poll_seconds), name="relay")
+        try:
+            yield
+        finally:
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
+            stop_relay()
+            await broker.close()
+            await db.close_db()
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            await connections.get("default").execute_query("SELECT 1")
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            await asyncio.wait_for(broker.ping(), timeout=2)
+            checks["broker"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["broker"] = f"error: {type(exc).__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", **checks},
+            status_code=200 if ready else 503,
+        )
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", graphql),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app

@@ -1,0 +1,150 @@
+"""The ``hub`` command: serve, migrate, keys, audit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hub import db
+from hub.auth import MemberTokens, Principal
+from hub.models import Role
+from hub.settings import Settings
+
+
+def _run(settings: Settings, fn: Callable[[], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        await db.init_db(settings.database_url)
+        try:
+            return await fn()
+        finally:
+            await db.close_db()
+
+    return asyncio.run(main())
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    asyncio.run(db.migrate(settings.database_url))
+    print("database is up to date")
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    asyncio.run(db.migrate(settings.database_url))
+    if args.workers > 1 and settings.redis_url is None:
+        print("several workers share live events through Redis: set HUB_REDIS_URL", file=sys.stderr)
+        return 2
+    if args.demo:
+        from hub.demo import seed_demo
+
+        tokens = MemberTokens(settings.secret_key, settings.member_token_ttl_seconds)
+        demo_keys = _run(settings, lambda: seed_demo(tokens))
+        print("\nDemo data is ready. Bearer tokens (shown once; new ones every start):")
+        for name, secret in demo_keys.items():
+            print(f"  {name:42} {secret}")
+        print()
+    print(f"GraphiQL: http://{args.host}:{args.port}/graphql")
+    uvicorn.run(
+        "hub.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=args.access_log,
+        log_level="info",
+    )
+    return 0
+
+
+def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.resolvers.keys import create_api_key
+
+    # The command line acts as the platform: whoever runs it owns the database.
+    async def create() -> str:
+        _, secret = await create_api_key(
+            Principal(Role.PLATFORM), Role(args.role), args.brand, args.store, args.label
+        )
+        return secret
+
+    print(_run(settings, create))
+    return 0
+
+
+def cmd_keys_member_token(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.models import Membership
+
+    tokens = MemberTokens(settings.secret_key, settings.member_token_ttl_seconds)
+
+    async def issue() -> str:
+        membership = await Membership.get(id=args.membership)
+        return tokens.issue(membership.member_id)
+
+    print(_run(settings, issue))
+    return 0
+
+
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.ledger.audit import audit
+
+    report = _run(settings, lambda: audit(args.brand))
+    print(
+        json.dumps(
+            {
+                "ok": report.ok,
+                "accounts": report.accounts,
+                "transactions": report.transactions,
+                "postings": report.postings,
+                "violations": [v.__dict__ for v in report.violations],
+            },
+            indent=2,
+        )
+    )
+    return 0 if report.ok else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hub", description="Franchise Hub")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate, then serve GraphQL on /graphql")
+    serve.add_argument("--demo", action="store_true", help="seed demo data and print keys")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--access-log", action="store_true")
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+
+    keys = sub.add_parser("keys", help="API keys and member tokens")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create an API key (printed once)")
+    create.add_argument("--role", choices=["platform", "brand", "store"], required=True)
+    create.add_argument("--brand", type=int, help="brand id (brand keys)")
+    create.add_argument("--store", type=int, help="store id (store keys)")
+    create.add_argument("--label", default="cli")
+    create.set_defaults(func=cmd_keys_create)
+    token = keys_sub.add_parser("member-token", help="sign a member token")
+    token.add_argument("--membership", type=int, required=True)
+    token.set_defaults(func=cmd_keys_member_token)
+
+    audit = sub.add_parser("audit", help="check every ledger invariant; exit 1 on a violation")
+    audit.add_argument("--brand", type=int)
+    audit.set_defaults(func=cmd_audit)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    return int(args.func(Settings.from_env(), args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Database configuration, start-up and the retry policy for conflicting writers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from tortoise import Tortoise, connections
+from tortoise.exceptions import OperationalError, TransactionManagementError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# PostgreSQL: deadlock_detected, serialization_failure. SQLite: another process holds the write lock.
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}
+_RETRYABLE_MESSAGES = ("database is locked", "deadlock detected", "could not serialize")
+
+
+def sqlite_url(url: str) -> str:
+    """Let a second process wait for SQLite's write lock instead of failing at once."""
+    if not url.startswith("sqlite") or "busy_timeout" in url:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}busy_timeout=10000"
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": sqlite_url(database_url)},
+        "apps": {
+            "models": {
+                "models": ["hub.models"],
+                "default_connection": "default",
+                "migrations": "hub.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def init_db(database_url: str) -> None:
+    # The lifespan runs in another task than the requests: without the global fallback every resolver
+    # fails with "No TortoiseContext is currently active" (STACK-NOTES).
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()
+
+
+async def migrate(database_url: str) -> None:
+    """Apply every pending migration (the same as ``tortoise migrate``)."""
+    from tortoise.migrations.api import migrate as migrate_api
+
+    try:
+        await migrate_api(config=tortoise_config(database_url))
+    finally:
+        await Tortoise.close_connections()
+
+
+def is_sqlite() -> bool:
+    return connections.get("default").capabilities.dialect == "sqlite"
+
+
+def is_retryable(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+            return True
+        if any(m in str(seen) for m in _RETRYABLE_MESSAGES):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+async def with_retries(fn: Callable[[], Awaitable[T]], attempts: int = 8) -> T:
+    """Run a whole database transaction again when the database chose it as a deadlock victim."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await fn()
+        except (OperationalError, TransactionManagementError) as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            log.info("retrying a conflicting transaction (attempt %d): %s", attempt, exc)
+            await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
+    raise AssertionError("unreachable")
+
+
+# For the ``tortoise`` command (makemigrations, migrate, history): the same config as the hub's.
+TORTOISE_ORM = tortoise_config(os.environ.get("HUB_DATABASE_URL") or "sqlite://hub.sqlite3")

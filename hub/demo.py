@@ -1,0 +1,71 @@
+"""Demo data: two brands, their stores, a dozen members with some history, and keys to try them."""
+
+from __future__ import annotations
+
+from hub.auth import MemberTokens, Principal
+from hub.models import Brand, Membership, Role, Store
+from hub.resolvers import brands, keys, members, points
+
+PLATFORM = Principal(Role.PLATFORM)
+SUPERMARKET = "FreshMart Supermarkets"
+CARWASH = "SparkleWash Car Care"
+PHONES = [f"1380013{n:04d}" for n in range(12)]
+
+
+async def _seed() -> None:
+    mart = await brands.create_brand(PLATFORM, SUPERMARKET, earn_points=1, earn_unit_fen=100)
+    wash = await brands.create_brand(PLATFORM, CARWASH, earn_points=1, earn_unit_fen=1000)
+    mart_hq = Principal(Role.BRAND, brand_id=mart.id)
+    wash_hq = Principal(Role.BRAND, brand_id=wash.id)
+    mart_stores = [
+        await brands.create_store(mart_hq, mart.id, name, code, franchise)
+        for name, code, franchise in [
+            ("FreshMart Xuhui", "SH-XH", False),
+            ("FreshMart Pudong", "SH-PD", False),
+            ("FreshMart Minhang (franchise)", "SH-MH", True),
+        ]
+    ]
+    wash_stores = [
+        await brands.create_store(wash_hq, wash.id, name, code, False)
+        for name, code in [("SparkleWash Jing'an", "JA"), ("SparkleWash Hongqiao", "HQ")]
+    ]
+    # Eight supermarket members, four car-wash members; two people belong to both.
+    plan = [(mart_stores, PHONES[:8]), (wash_stores, PHONES[6:12])]
+    for stores, phones in plan:
+        for i, phone in enumerate(phones):
+            store = stores[i % len(stores)]
+            pos = Principal(Role.STORE, brand_id=store.brand_id, store_id=store.id)
+            membership, _ = await members.enroll_member(pos, phone)
+            for n, amount in enumerate([12_880, 4_550 + 1_000 * i, 39_900][: 1 + i % 3]):
+                await points.record_purchase(pos, membership.id, amount, f"demo-{store.code}-{i}-{n}")
+            if i % 4 == 1:
+                await points.redeem_points(pos, membership.id, 10, "Free coffee", f"demo-r-{i}")
+    first = await Membership.filter(brand_id=mart.id).order_by("id").first()
+    assert first is not None
+    await points.adjust_points(mart_hq, first.id, 200, "Welcome gift", "demo-welcome")
+
+
+async def seed_demo(tokens: MemberTokens) -> dict[str, str]:
+    """Seed once; on later runs only mint fresh keys (keys are shown once and stored hashed)."""
+    if not await Brand.exists(name=SUPERMARKET):
+        await _seed()
+    mart = await Brand.get(name=SUPERMARKET)
+    wash = await Brand.get(name=CARWASH)
+    mart_store = await Store.filter(brand_id=mart.id).order_by("id").first()
+    wash_store = await Store.filter(brand_id=wash.id).order_by("id").first()
+    membership = await Membership.filter(brand_id=mart.id).order_by("id").first()
+    assert mart_store and wash_store and membership
+    out: dict[str, str] = {}
+    out["platform"] = (await keys.create_api_key(PLATFORM, Role.PLATFORM, label="demo"))[1]
+    for brand in (mart, wash):
+        out[f"{brand.name} HQ"] = (
+            await keys.create_api_key(PLATFORM, Role.BRAND, brand_id=brand.id, label="demo")
+        )[1]
+    for store in (mart_store, wash_store):
+        hq = Principal(Role.BRAND, brand_id=store.brand_id)
+        out[f"store {store.name}"] = (
+            await keys.create_api_key(hq, Role.STORE, store_id=store.id, label="demo")
+        )[1]
+    hq = Principal(Role.BRAND, brand_id=mart.id)
+    out[f"member {PHONES[0]}"] = (await keys.issue_member_token(hq, tokens, membership.id))[0]
+    return out

@@ -1,0 +1,45 @@
+"""Domain errors with stable codes. Resolvers raise them; the schema turns them into userErrors."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_PHONE = "INVALID_PHONE"
+    INVALID_ID = "INVALID_ID"
+    NOT_FOUND = "NOT_FOUND"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"
+    IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    ALREADY_REVERSED = "ALREADY_REVERSED"
+
+
+class DomainError(Exception):
+    """An expected failure: shown to the client with its code, never masked."""
+
+    def __init__(self, code: ErrorCode, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        # graphql-core copies this onto the error a query returns: clients get the stable code.
+        self.extensions = {"code": code.value}
+
+
+class PermissionDenied(DomainError):
+    def __init__(self, message: str = "Not allowed for this caller.", field: str | None = None):
+        super().__init__(ErrorCode.PERMISSION_DENIED, message, field)
+
+
+class NotFound(DomainError):
+    def __init__(self, message: str = "Not found.", field: str | None = None):
+        super().__init__(ErrorCode.NOT_FOUND, message, field)
+
+
+class InvalidInput(DomainError):
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(ErrorCode.INVALID_INPUT, message, field)

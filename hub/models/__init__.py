@@ -1,0 +1,34 @@
+"""Tortoise models, one module per domain. No GraphQL here."""
+
+from hub.models.auth import ApiKey, Role
+from hub.models.brands import Brand, Store
+from hub.models.ledger import (
+    Account,
+    AccountKind,
+    Asset,
+    LedgerTransaction,
+    Lot,
+    LotAllocation,
+    OutboxEvent,
+    Posting,
+    TransactionKind,
+)
+from hub.models.members import Member, Membership
+
+__all__ = [
+    "Account",
+    "AccountKind",
+    "ApiKey",
+    "Asset",
+    "Brand",
+    "LedgerTransaction",
+    "Lot",
+    "LotAllocation",
+    "Member",
+    "Membership",
+    "OutboxEvent",
+    "Posting",
+    "Role",
+    "Store",
+    "TransactionKind",
+]

@@ -1,0 +1,36 @@
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Brand(Model):
+    """A chain with its own points program. Points belong to the brand, not to a store."""
+
+    id = fields.BigIntField(primary_key=True)
+    name = fields.CharField(max_length=100)
+    # Base earn rate as an exact ratio: ``earn_points`` points for every ``earn_unit_fen`` fen spent,
+    # rounded down per purchase (1 point per ¥1 is 1/100; 1 point per ¥10 is 1/1000).
+    earn_points = fields.IntField(default=1)
+    earn_unit_fen = fields.IntField(default=100)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    stores: fields.ReverseRelation["Store"]
+
+    class Meta:
+        table = "brand"
+
+
+class Store(Model):
+    id = fields.BigIntField(primary_key=True)
+    brand: fields.ForeignKeyRelation[Brand] = fields.ForeignKeyField(
+        "models.Brand", related_name="stores", on_delete=fields.RESTRICT
+    )
+    brand_id: int
+    name = fields.CharField(max_length=100)
+    code = fields.CharField(max_length=32)
+    # Franchised stores are separate parties for clearing (ROADMAP: partnerships and clearing).
+    is_franchise = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "store"
+        unique_together = (("brand", "code"),)

@@ -1,0 +1,41 @@
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Member(Model):
+    """A person, known across brands by a normalised phone number (E.164 without the plus)."""
+
+    id = fields.BigIntField(primary_key=True)
+    phone = fields.CharField(max_length=20, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "member"
+
+
+class Membership(Model):
+    """A member's place in one brand's program."""
+
+    id = fields.BigIntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="memberships", on_delete=fields.RESTRICT
+    )
+    member_id: int
+    brand: fields.ForeignKeyRelation = fields.ForeignKeyField(
+        "models.Brand", related_name="memberships", on_delete=fields.RESTRICT
+    )
+    brand_id: int
+    tier = fields.CharField(max_length=32, default="normal")
+    join_store: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Store", related_name="joined_memberships", null=True, on_delete=fields.RESTRICT
+    )
+    join_store_id: int | None
+    referrer: fields.ForeignKeyNullableRelation["Membership"] = fields.ForeignKeyField(
+        "models.Membership", related_name="referrals", null=True, on_delete=fields.RESTRICT
+    )
+    referrer_id: int | None
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "membership"
+        unique_together = (("member", "brand"),)

@@ -1,0 +1,70 @@
+"""Brands and stores."""
+
+from __future__ import annotations
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from hub.auth import Principal
+from hub.errors import DomainError, ErrorCode, InvalidInput
+from hub.ledger.accounts import create_brand_accounts
+from hub.models import Brand, Role, Store
+from hub.resolvers import validation as v
+from hub.resolvers.access import get_brand, require, require_brand
+
+MAX_UNIT_FEN = 1_000_000
+
+
+def _rate(points: int, unit_fen: int) -> tuple[int, int]:
+    if not 0 <= points <= 10_000:
+        raise InvalidInput("Between 0 and 10000 points per unit.", "earnPoints")
+    if not 1 <= unit_fen <= MAX_UNIT_FEN:
+        raise InvalidInput(f"Between 1 and {MAX_UNIT_FEN} fen.", "earnUnitFen")
+    return points, unit_fen
+
+
+async def create_brand(
+    principal: Principal | None, name: str, earn_points: int = 1, earn_unit_fen: int = 100
+) -> Brand:
+    require(principal, Role.PLATFORM)
+    name = v.text(name, "name", max_length=100)
+    earn_points, earn_unit_fen = _rate(earn_points, earn_unit_fen)
+    async with in_transaction() as conn:
+        brand = await Brand.create(
+            name=name, earn_points=earn_points, earn_unit_fen=earn_unit_fen, using_db=conn
+        )
+        await create_brand_accounts(brand.id, conn)
+    return brand
+
+
+async def set_earn_rate(
+    principal: Principal | None, brand_id: int, earn_points: int, earn_unit_fen: int
+) -> Brand:
+    require_brand(principal, brand_id, Role.BRAND)
+    brand = await get_brand(principal, brand_id)
+    brand.earn_points, brand.earn_unit_fen = _rate(earn_points, earn_unit_fen)
+    await brand.save(update_fields=["earn_points", "earn_unit_fen"])
+    return brand
+
+
+async def create_store(
+    principal: Principal | None, brand_id: int, name: str, code: str, is_franchise: bool = False
+) -> Store:
+    require_brand(principal, brand_id, Role.BRAND)
+    name = v.text(name, "name", max_length=100)
+    code = v.text(code, "code", max_length=32)
+    await get_brand(principal, brand_id)
+    try:
+        return await Store.create(brand_id=brand_id, name=name, code=code, is_franchise=is_franchise)
+    except IntegrityError:
+        raise DomainError(
+            ErrorCode.ALREADY_EXISTS, "This brand already has a store with that code.", "code"
+        ) from None
+
+
+def points_for_purchase(brand: Brand, amount_fen: int) -> int:
+    """Base earn: ``floor(amount_fen * earn_points / earn_unit_fen)``, exact integer arithmetic.
+
+    Rounding is always down, per purchase: at 1 point per ¥1, ¥12.99 earns 12 points.
+    """
+    return amount_fen * brand.earn_points // brand.earn_unit_fen

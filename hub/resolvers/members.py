@@ -1,0 +1,69 @@
+"""Members and memberships."""
+
+from __future__ import annotations
+
+from tortoise.exceptions import IntegrityError
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from hub.auth import Principal
+from hub.errors import NotFound
+from hub.ledger.accounts import create_member_account
+from hub.models import Member, Membership, Role, Store
+from hub.resolvers import validation as v
+from hub.resolvers.access import require
+
+
+async def enroll_member(principal: Principal | None, phone: str) -> tuple[Membership, bool]:
+    """A store enrols a phone number in its brand. Enrolling twice returns the same membership."""
+    p = require(principal, Role.STORE)
+    number = v.phone(phone)
+    store = await Store.get(id=p.store_id)
+    existing = await _membership_by_phone(store.brand_id, number)
+    if existing is not None:
+        return existing, False
+    try:
+        async with in_transaction() as conn:
+            member = await Member.get_or_none(phone=number, using_db=conn)
+            if member is None:
+                member = await Member.create(phone=number, using_db=conn)
+            membership = await Membership.create(
+                member_id=member.id, brand_id=store.brand_id, join_store_id=store.id, using_db=conn
+            )
+            await create_member_account(store.brand_id, membership.id, conn)
+    except IntegrityError:
+        # Another till enrolled the same number at the same moment: theirs stands.
+        existing = await _membership_by_phone(store.brand_id, number)
+        if existing is None:
+            raise
+        return existing, False
+    return membership, True
+
+
+async def _membership_by_phone(brand_id: int, number: str) -> Membership | None:
+    return await Membership.get_or_none(brand_id=brand_id, member__phone=number)
+
+
+async def membership_by_phone(principal: Principal | None, phone: str) -> Membership:
+    p = require(principal, Role.BRAND, Role.STORE)
+    number = v.phone(phone)
+    membership = await _membership_by_phone(p.brand_id, number)  # type: ignore[arg-type]
+    if membership is None:
+        raise NotFound("No member with that phone in this brand.", "phone")
+    return membership
+
+
+def memberships_visible(principal: Principal | None, brand_id: int | None) -> QuerySet[Membership]:
+    """Memberships a caller may list: a member's own, or a brand's for its HQ and stores."""
+    p = require(principal, Role.PLATFORM, Role.BRAND, Role.STORE, Role.MEMBER)
+    if p.role is Role.MEMBER:
+        query = Membership.filter(member_id=p.member_id)
+        return query.filter(brand_id=brand_id) if brand_id is not None else query
+    if p.role is not Role.PLATFORM:
+        brand_id = p.brand_id
+    return Membership.filter(brand_id=brand_id) if brand_id is not None else Membership.all()
+
+
+async def phone_of(membership: Membership) -> str:
+    member = await Member.get(id=membership.member_id)
+    return member.phone

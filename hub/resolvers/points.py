@@ -1,0 +1,160 @@
+"""Earning, redeeming and adjusting points, and reading balances and history.
+
+Every write carries the caller's idempotency key. Its scope is the caller (a store's receipt numbers
+are its own), and the stored request hash covers everything else in the request, so a retry returns
+the first result and a reused key with other content is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tortoise.queryset import QuerySet
+
+from hub.auth import Principal
+from hub.ledger.accounts import member_key, shard_for, system_key
+from hub.ledger.engine import IdempotencyClaim, Leg, Posted, post_transaction
+from hub.models import (
+    Account,
+    AccountKind,
+    Brand,
+    LedgerTransaction,
+    Lot,
+    Membership,
+    Posting,
+    Role,
+    TransactionKind,
+)
+from hub.resolvers import validation as v
+from hub.resolvers.access import get_membership, require, require_brand
+from hub.resolvers.brands import points_for_purchase
+
+
+@dataclass
+class PointsResult:
+    transaction: LedgerTransaction
+    membership: Membership
+    points: int  # signed change to the member's points
+    balance: int  # the member's available points right after this transaction
+    replayed: bool
+
+
+async def member_account(membership: Membership) -> Account:
+    return await Account.get(key=member_key(membership.brand_id, membership.id))
+
+
+async def _result(posted: Posted, membership: Membership) -> PointsResult:
+    account = await member_account(membership)
+    posting = posted.posting_on(account.id)
+    if posting is None:  # nothing moved (a purchase too small to earn a point)
+        return PointsResult(posted.transaction, membership, 0, account.balance, posted.replayed)
+    return PointsResult(
+        posted.transaction, membership, posting.amount, posting.balance_after, posted.replayed
+    )
+
+
+async def record_purchase(
+    principal: Principal | None, membership_id: int, amount_fen: int, idempotency_key: str
+) -> PointsResult:
+    p = require(principal, Role.STORE)
+    key = v.idempotency_key(idempotency_key)
+    amount_fen = v.positive(amount_fen, "amountFen")
+    membership = await get_membership(p, membership_id)
+    brand = await Brand.get(id=membership.brand_id)
+    points = points_for_purchase(brand, amount_fen)
+    claim = IdempotencyClaim(
+        p.idempotency_scope,
+        key,
+        v.request_hash("recordPurchase", membership=membership.id, amount_fen=amount_fen),
+    )
+    legs = []
+    if points:
+        legs = [
+            Leg(system_key(brand.id, AccountKind.ISSUANCE, shard_for(membership.id)), -points),
+            Leg(member_key(brand.id, membership.id), points),
+        ]
+    posted = await post_transaction(
+        brand_id=brand.id,
+        kind=TransactionKind.EARN,
+        legs=legs,
+        claim=claim,
+        store_id=p.store_id,
+        membership_id=membership.id,
+        details={
+            "amountFen": amount_fen,
+            "earnPoints": brand.earn_points,
+            "earnUnitFen": brand.earn_unit_fen,
+            "rounding": "down",
+            "points": points,
+        },
+    )
+    return await _result(posted, membership)
+
+
+async def redeem_points(
+    principal: Principal | None, membership_id: int, points: int, reason: str, idempotency_key: str
+) -> PointsResult:
+    p = require(principal, Role.STORE)
+    key = v.idempotency_key(idempotency_key)
+    points = v.positive(points, "points")
+    reason = v.text(reason, "reason")
+    membership = await get_membership(p, membership_id)
+    claim = IdempotencyClaim(
+        p.idempotency_scope,
+        key,
+        v.request_hash("redeemPoints", membership=membership.id, points=points, reason=reason),
+    )
+    posted = await post_transaction(
+        brand_id=membership.brand_id,
+        kind=TransactionKind.REDEEM,
+        legs=[
+            Leg(member_key(membership.brand_id, membership.id), -points),
+            Leg(system_key(membership.brand_id, AccountKind.BURN, shard_for(membership.id)), points),
+        ],
+        claim=claim,
+        store_id=p.store_id,
+        membership_id=membership.id,
+        reason=reason,
+    )
+    return await _result(posted, membership)
+
+
+async def adjust_points(
+    principal: Principal | None, membership_id: int, points: int, reason: str, idempotency_key: str
+) -> PointsResult:
+    """HQ corrects a balance. Up is issued like an earn; down is burned like a redemption."""
+    membership = await get_membership(principal, membership_id)
+    p = require_brand(principal, membership.brand_id, Role.BRAND)
+    key = v.idempotency_key(idempotency_key)
+    points = v.nonzero(points, "points")
+    reason = v.text(reason, "reason")
+    claim = IdempotencyClaim(
+        p.idempotency_scope,
+        key,
+        v.request_hash("adjustPoints", membership=membership.id, points=points, reason=reason),
+    )
+    other_kind = AccountKind.ISSUANCE if points > 0 else AccountKind.BURN
+    posted = await post_transaction(
+        brand_id=membership.brand_id,
+        kind=TransactionKind.ADJUST,
+        legs=[
+            Leg(system_key(membership.brand_id, other_kind, shard_for(membership.id)), -points),
+            Leg(member_key(membership.brand_id, membership.id), points),
+        ],
+        claim=claim,
+        membership_id=membership.id,
+        reason=reason,
+    )
+    return await _result(posted, membership)
+
+
+async def pending_points(membership: Membership) -> int:
+    """Points in lots that have not matured yet (earned inside a return window)."""
+    account = await member_account(membership)
+    lots = await Lot.filter(account_id=account.id, remaining__gt=0, matures_at__gt=datetime.now(UTC))
+    return sum(lot.remaining for lot in lots)
+
+
+def history(account: Account) -> QuerySet[Posting]:
+    return Posting.filter(account_id=account.id)

@@ -1,0 +1,103 @@
+"""Brands and stores: queries and mutations."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry import relay
+
+from hub.models import Brand as BrandModel
+from hub.models import Role
+from hub.resolvers import brands as service
+from hub.resolvers.access import require
+from hub.schema.common import Connection, UserError, decode_id, mutate
+from hub.schema.context import Info
+from hub.schema.nodes import Brand, Store, connection
+
+
+@strawberry.input
+class CreateBrandInput:
+    name: str
+    earn_points: int = strawberry.field(default=1, description="Points per earnUnitFen spent.")
+    earn_unit_fen: int = strawberry.field(default=100, description="Fen per earnPoints (100 = ¥1).")
+
+
+@strawberry.type
+class CreateBrandPayload:
+    user_errors: list[UserError]
+    brand: Brand | None = None
+
+
+@strawberry.input
+class CreateStoreInput:
+    brand_id: relay.GlobalID
+    name: str
+    code: str
+    is_franchise: bool = False
+
+
+@strawberry.type
+class CreateStorePayload:
+    user_errors: list[UserError]
+    store: Store | None = None
+
+
+@strawberry.input
+class SetEarnRateInput:
+    brand_id: relay.GlobalID
+    earn_points: int
+    earn_unit_fen: int
+
+
+@strawberry.type
+class SetEarnRatePayload:
+    user_errors: list[UserError]
+    brand: Brand | None = None
+
+
+@strawberry.type
+class BrandQuery:
+    @strawberry.field(description="Brands the caller may see: all for the platform, else its own.")
+    async def brands(self, info: Info, first: int = 20, after: str | None = None) -> Connection[Brand]:
+        p = require(info.context.principal, Role.PLATFORM, Role.BRAND, Role.STORE)
+        query = BrandModel.all() if p.role is Role.PLATFORM else BrandModel.filter(id=p.brand_id)
+        return await connection(info, query, Brand.from_model, first, after)
+
+
+@strawberry.type
+class BrandMutation:
+    @strawberry.mutation(description="Platform: create a brand with its base earn rate.")
+    async def create_brand(self, info: Info, input: CreateBrandInput) -> CreateBrandPayload:
+        async def run() -> dict:
+            brand = await service.create_brand(
+                info.context.principal, input.name, input.earn_points, input.earn_unit_fen
+            )
+            return {"brand": Brand.from_model(brand)}
+
+        return await mutate(CreateBrandPayload, run)
+
+    @strawberry.mutation(description="Brand HQ: open a store.")
+    async def create_store(self, info: Info, input: CreateStoreInput) -> CreateStorePayload:
+        async def run() -> dict:
+            store = await service.create_store(
+                info.context.principal,
+                decode_id(input.brand_id, "Brand", "brandId"),
+                input.name,
+                input.code,
+                input.is_franchise,
+            )
+            return {"store": Store.from_model(store)}
+
+        return await mutate(CreateStorePayload, run)
+
+    @strawberry.mutation(description="Brand HQ: set the base earn rate (rounded down per purchase).")
+    async def set_earn_rate(self, info: Info, input: SetEarnRateInput) -> SetEarnRatePayload:
+        async def run() -> dict:
+            brand = await service.set_earn_rate(
+                info.context.principal,
+                decode_id(input.brand_id, "Brand", "brandId"),
+                input.earn_points,
+                input.earn_unit_fen,
+            )
+            return {"brand": Brand.from_model(brand)}
+
+        return await mutate(SetEarnRatePayload, run)

@@ -1,0 +1,266 @@
+"""The Relay node types. Each checks the caller when it is fetched by id."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from hub import models
+from hub.errors import DomainError, ErrorCode, NotFound
+from hub.resolvers import access
+from hub.resolvers import members as member_service
+from hub.resolvers import points as points_service
+from hub.resolvers.pagination import page
+from hub.schema.common import BigInt, Connection
+from hub.schema.context import Info
+
+TransactionKindEnum = strawberry.enum(models.TransactionKind, name="TransactionKind")
+RoleEnum = strawberry.enum(models.Role, name="Role")
+N = TypeVar("N")
+
+
+def _node_id(raw: Any) -> int:
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise DomainError(ErrorCode.INVALID_ID, "Malformed id.", "id") from None
+
+
+async def _resolve_each(
+    node_ids: Iterable[Any], fetch: Callable[[int], Awaitable[Any]], required: bool
+) -> list[Any]:
+    out = []
+    for raw in node_ids:
+        try:
+            out.append(await fetch(_node_id(raw)))
+        except NotFound:
+            if required:
+                raise
+            out.append(None)
+    return out
+
+
+async def connection(
+    info: Info,
+    query: Any,
+    convert: Callable[[Any], N],
+    first: int,
+    after: str | None,
+    newest_first: bool = False,
+) -> Connection[N]:
+    result = await page(query, first, after, info.context.max_page_size, newest_first)
+    return Connection.build(
+        [convert(m) for m in result.items],
+        [result.cursor(m) for m in result.items],
+        result.has_next_page,
+    )
+
+
+@strawberry.type(description="How purchases earn points: floor(amountFen * points / unitFen).")
+class EarnRate:
+    points: int
+    unit_fen: int
+    rounding: str = "DOWN"
+
+
+@strawberry.type
+class Brand(relay.Node):
+    id: relay.NodeID[int]
+    name: str
+    earn_rate: EarnRate
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, m: models.Brand) -> Brand:
+        return cls(
+            id=m.id,
+            name=m.name,
+            created_at=m.created_at,
+            earn_rate=EarnRate(points=m.earn_points, unit_fen=m.earn_unit_fen),
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Brand | None]:
+        async def fetch(pk: int) -> Brand:
+            return cls.from_model(await access.get_brand(info.context.principal, pk))
+
+        return await _resolve_each(node_ids, fetch, required)
+
+    @strawberry.field(description="The brand's stores, oldest first.")
+    async def stores(self, info: Info, first: int = 20, after: str | None = None) -> Connection[Store]:
+        await access.get_brand(info.context.principal, self.id)
+        query = models.Store.filter(brand_id=self.id)
+        return await connection(info, query, Store.from_model, first, after)
+
+    @strawberry.field(description="The brand's memberships, newest first (HQ and stores).")
+    async def memberships(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Connection[Membership]:
+        query = member_service.memberships_visible(info.context.principal, self.id)
+        return await connection(info, query, Membership.from_model, first, after, True)
+
+
+@strawberry.type
+class Store(relay.Node):
+    id: relay.NodeID[int]
+    name: str
+    code: str
+    is_franchise: bool
+    brand_id: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, m: models.Store) -> Store:
+        return cls(id=m.id, name=m.name, code=m.code, is_franchise=m.is_franchise, brand_id=m.brand_id)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Store | None]:
+        async def fetch(pk: int) -> Store:
+            return cls.from_model(await access.get_store(info.context.principal, pk))
+
+        return await _resolve_each(node_ids, fetch, required)
+
+    @strawberry.field
+    async def brand(self, info: Info) -> Brand:
+        return Brand.from_model(await info.context.brands.load(self.brand_id))
+
+
+@strawberry.type(description="A member's points right now.")
+class PointsBalance:
+    available: BigInt
+    pending: BigInt
+    sequence: BigInt = strawberry.field(
+        description="The sequence of the latest change; pass it to balanceChanged to resume."
+    )
+
+
+@strawberry.type
+class Membership(relay.Node):
+    id: relay.NodeID[int]
+    tier: str
+    created_at: datetime
+    model: strawberry.Private[models.Membership]
+
+    @classmethod
+    def from_model(cls, m: models.Membership) -> Membership:
+        return cls(id=m.id, tier=m.tier, created_at=m.created_at, model=m)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Membership | None]:
+        async def fetch(pk: int) -> Membership:
+            return cls.from_model(await access.get_membership(info.context.principal, pk, "id"))
+
+        return await _resolve_each(node_ids, fetch, required)
+
+    @strawberry.field
+    async def phone(self) -> str:
+        return await member_service.phone_of(self.model)
+
+    @strawberry.field
+    async def brand(self, info: Info) -> Brand:
+        return Brand.from_model(await info.context.brands.load(self.model.brand_id))
+
+    @strawberry.field
+    async def join_store(self, info: Info) -> Store | None:
+        if self.model.join_store_id is None:
+            return None
+        return Store.from_model(await info.context.stores.load(self.model.join_store_id))
+
+    @strawberry.field
+    async def points(self) -> PointsBalance:
+        account = await points_service.member_account(self.model)
+        return PointsBalance(
+            available=BigInt(account.balance),
+            pending=BigInt(await points_service.pending_points(self.model)),
+            sequence=BigInt(account.sequence),
+        )
+
+    @strawberry.field(description="Changes to this membership's points, newest first.")
+    async def history(self, info: Info, first: int = 20, after: str | None = None) -> Connection[LedgerEntry]:
+        account = await points_service.member_account(self.model)
+        query = points_service.history(account)
+        return await connection(info, query, LedgerEntry.from_model, first, after, True)
+
+
+@strawberry.type(description="One immutable business event in the ledger.")
+class LedgerTransaction(relay.Node):
+    id: relay.NodeID[int]
+    kind: TransactionKindEnum  # type: ignore[valid-type]
+    reason: str
+    idempotency_key: str
+    details: JSON
+    created_at: datetime
+    store_pk: strawberry.Private[int | None]
+    brand_id: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, m: models.LedgerTransaction) -> LedgerTransaction:
+        return cls(
+            id=m.id,
+            kind=m.kind,
+            reason=m.reason,
+            idempotency_key=m.idempotency_key,
+            details=cast(JSON, m.details),
+            created_at=m.created_at,
+            store_pk=m.store_id,
+            brand_id=m.brand_id,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[LedgerTransaction | None]:
+        async def fetch(pk: int) -> LedgerTransaction:
+            txn = await models.LedgerTransaction.get_or_none(id=pk)
+            if txn is None:
+                raise NotFound("No such transaction.", "id")
+            if txn.membership_id is not None:
+                await access.get_membership(info.context.principal, txn.membership_id, "id")
+            else:
+                access.require_brand(
+                    info.context.principal, txn.brand_id, models.Role.PLATFORM, models.Role.BRAND
+                )
+            return cls.from_model(txn)
+
+        return await _resolve_each(node_ids, fetch, required)
+
+    @strawberry.field
+    async def store(self, info: Info) -> Store | None:
+        if self.store_pk is None:
+            return None
+        return Store.from_model(await info.context.stores.load(self.store_pk))
+
+
+@strawberry.type(description="One posting on a member's points account.")
+class LedgerEntry:
+    id: relay.GlobalID
+    sequence: BigInt
+    delta: BigInt
+    balance_after: BigInt
+    created_at: datetime
+    transaction_pk: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, m: models.Posting) -> LedgerEntry:
+        return cls(
+            id=relay.GlobalID("LedgerEntry", str(m.id)),
+            sequence=BigInt(m.sequence),
+            delta=BigInt(m.amount),
+            balance_after=BigInt(m.balance_after),
+            created_at=m.created_at,
+            transaction_pk=m.transaction_id,
+        )
+
+    @strawberry.field
+    async def transaction(self, info: Info) -> LedgerTransaction:
+        return LedgerTransaction.from_model(await info.context.transactions.load(self.transaction_pk))

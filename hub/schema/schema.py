@@ -1,0 +1,78 @@
+"""The root types and the hardened schema."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.relay import GlobalIDValueError
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from hub.errors import DomainError
+from hub.schema.audit import AuditQuery
+from hub.schema.brands import BrandMutation, BrandQuery
+from hub.schema.common import BIGINT_SCALAR, BigInt
+from hub.schema.keys import KeyMutation
+from hub.schema.members import MemberMutation, MemberQuery
+from hub.schema.nodes import Brand, LedgerTransaction, Membership, Store
+from hub.schema.points import PointsMutation
+from hub.schema.subscriptions import Subscription
+from hub.settings import Settings
+
+log = logging.getLogger("hub.errors")
+
+
+@strawberry.type
+class Query(BrandQuery, MemberQuery, AuditQuery):
+    node: strawberry.relay.Node | None = strawberry.relay.node()
+
+
+@strawberry.type
+class Mutation(BrandMutation, KeyMutation, MemberMutation, PointsMutation):
+    pass
+
+
+def _expected(error: GraphQLError) -> bool:
+    """Errors the client caused: validation, bad ids, domain errors. Everything else is masked."""
+    original = error.original_error
+    return original is None or isinstance(original, (DomainError, GlobalIDValueError))
+
+
+class HubSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            if not _expected(error):
+                log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
+    extensions: list[Any] = [
+        ParserCache(maxsize=1024),
+        ValidationCache(maxsize=1024),
+        QueryDepthLimiter(max_depth=settings.max_query_depth),
+        MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        MaskErrors(should_mask_error=lambda e: not _expected(e), error_message="Internal error."),
+    ]
+    return HubSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=[Brand, Store, Membership, LedgerTransaction],
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map={BigInt: BIGINT_SCALAR}),
+    )

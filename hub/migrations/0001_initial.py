@@ -128,7 +128,7 @@ class Migration(migrations.Migration):
                 ('expires_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'lot', 'app': 'models', 'indexes': [Index(fields=['account', 'remaining'])], 'pk_attr': 'id', 'table_description': 'A batch of points credited to a member account, spent soonest-expiry first.'},
+            options={'table': 'lot', 'app': 'models', 'indexes': [Index(fields=['account_id', 'remaining'])], 'pk_attr': 'id', 'table_description': 'A batch of points credited to a member account, spent soonest-expiry first.'},
             bases=['Model'],
         ),
         ops.CreateModel(

@@ -144,7 +144,7 @@ class Lot(Model):
 
     class Meta:
         table = "lot"
-        indexes = (("account", "remaining"),)
+        indexes = (("account_id", "remaining"),)
 
 
 class LotAllocation(Model):

@@ -46,7 +46,9 @@ class Mutation(BrandMutation, KeyMutation, MemberMutation, PointsMutation):
 def _expected(error: GraphQLError) -> bool:
     """Errors the client caused: validation, bad ids, domain errors. Everything else is masked."""
     original = error.original_error
-    return original is None or isinstance(original, (DomainError, GlobalIDValueError))
+    if original is None or error.path is None:  # parse, validation and variable coercion errors
+        return True
+    return isinstance(original, (DomainError, GlobalIDValueError, GraphQLError))
 
 
 class HubSchema(strawberry.Schema):
@@ -60,13 +62,15 @@ class HubSchema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
+    # Factories: a fresh extension per request. The parser and validation caches are module-level
+    # LRUs shared by all requests (they hit when clients send values as variables).
     extensions: list[Any] = [
-        ParserCache(maxsize=1024),
-        ValidationCache(maxsize=1024),
-        QueryDepthLimiter(max_depth=settings.max_query_depth),
-        MaxTokensLimiter(max_token_count=settings.max_query_tokens),
-        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        MaskErrors(should_mask_error=lambda e: not _expected(e), error_message="Internal error."),
+        lambda: ParserCache(maxsize=1024),
+        lambda: ValidationCache(maxsize=1024),
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: MaskErrors(should_mask_error=lambda e: not _expected(e), error_message="Internal error."),
     ]
     return HubSchema(
         query=Query,

@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -26,6 +26,7 @@ from hub.schema.schema import build_schema
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 
 
 class HubGraphQL(GraphQL):
@@ -38,7 +39,19 @@ class HubGraphQL(GraphQL):
         if isinstance(request, Request):
             credential = request.headers.get("authorization")
         principal = await self.services.authenticator.principal_for(credential)
+        if isinstance(request, Request) and GRAPHQL_RESPONSE_JSON in request.headers.get("accept", ""):
+            response.wants_graphql_response_json = True
         return HubContext(services=self.services, principal=principal, request=request, response=response)
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        """GraphQL over HTTP: answer in application/graphql-response+json when the client asks for it,
+        and then a request that never reached execution (no ``data``) is a 400."""
+        response = super().create_response(response_data, sub_response)
+        if getattr(sub_response, "wants_graphql_response_json", False):
+            response.headers["content-type"] = GRAPHQL_RESPONSE_JSON
+            if isinstance(response_data, dict) and "data" not in response_data:
+                response.status_code = 400
+        return response
 
     async def on_ws_connect(self, context: HubContext) -> Any:  # type: ignore[override]
         params = context.connection_params or {}

@@ -52,7 +52,9 @@ class Api:
     async def mutate(self, name: str, input: dict[str, Any], token: str, fields: str) -> dict[str, Any]:
         """Run ``name(input:)`` and return its payload (with userErrors)."""
         input_type = name[0].upper() + name[1:] + "Input"
-        query = f"mutation($i: {input_type}!) {{ {name}(input: $i) {{ userErrors {{ code field }} {fields} }} }}"
+        query = (
+            f"mutation($i: {input_type}!) {{ {name}(input: $i) {{ userErrors {{ code field }} {fields} }} }}"
+        )
         return (await self.data(query, {"i": input}, token))[name]
 
 
@@ -85,9 +87,7 @@ class World:
         )
         assert out["userErrors"] == [] and out["created"], out
         membership = out["membership"]["id"]
-        token = await self.api.mutate(
-            "issueMemberToken", {"membershipId": membership}, brand.hq, "token"
-        )
+        token = await self.api.mutate("issueMemberToken", {"membershipId": membership}, brand.hq, "token")
         return membership, phone, token["token"]
 
     async def earn(self, membership: str, amount_fen: int, key: str, brand: Brand | None = None) -> dict:
@@ -129,7 +129,10 @@ async def make_brand(api: Api, platform: str, name: str, unit_fen: int = 100) ->
     stores = []
     for code in ("S1", "S2"):
         store = await api.mutate(
-            "createStore", {"brandId": brand_id, "name": f"{name} {code}", "code": code}, hq["secret"], "store { id }"
+            "createStore",
+            {"brandId": brand_id, "name": f"{name} {code}", "code": code},
+            hq["secret"],
+            "store { id }",
         )
         key = await api.mutate(
             "createApiKey", {"role": "STORE", "storeId": store["store"]["id"]}, hq["secret"], "secret"
@@ -138,8 +141,8 @@ async def make_brand(api: Api, platform: str, name: str, unit_fen: int = 100) ->
     return Brand(brand_id, hq["secret"], stores[0][0], stores[0][1], stores[1][0], stores[1][1])
 
 
-async def make_world(api: Api) -> World:
-    platform = await platform_key()
+async def make_world(api: Api, platform: str | None = None) -> World:
+    platform = platform or await platform_key()
     a, b = await asyncio.gather(
         make_brand(api, platform, "Mart"), make_brand(api, platform, "Wash", unit_fen=1000)
     )
@@ -165,7 +168,9 @@ class WsClient:
 
     async def subscribe(self, query: str, variables: dict[str, Any], op_id: str = "1") -> None:
         await self.conn.send(
-            json.dumps({"id": op_id, "type": "subscribe", "payload": {"query": query, "variables": variables}})
+            json.dumps(
+                {"id": op_id, "type": "subscribe", "payload": {"query": query, "variables": variables}}
+            )
         )
 
     async def next(self, timeout: float = 5.0) -> dict[str, Any]:

@@ -70,11 +70,15 @@ async def create_brand(api: Api, a: Actors, t: str | None) -> str:
 
 
 async def create_store(api: Api, a: Actors, t: str | None) -> str:
-    return await _mutation(api, "createStore", {"brandId": a.world.a.id, "name": "N", "code": f"c{next(_keys)}"}, t)
+    return await _mutation(
+        api, "createStore", {"brandId": a.world.a.id, "name": "N", "code": f"c{next(_keys)}"}, t
+    )
 
 
 async def set_earn_rate(api: Api, a: Actors, t: str | None) -> str:
-    return await _mutation(api, "setEarnRate", {"brandId": a.world.a.id, "earnPoints": 1, "earnUnitFen": 100}, t)
+    return await _mutation(
+        api, "setEarnRate", {"brandId": a.world.a.id, "earnPoints": 1, "earnUnitFen": 100}, t
+    )
 
 
 async def create_store_key(api: Api, a: Actors, t: str | None) -> str:
@@ -91,20 +95,28 @@ async def enroll(api: Api, a: Actors, t: str | None) -> str:
 
 async def purchase(api: Api, a: Actors, t: str | None) -> str:
     key = f"authz-{next(_keys)}"
-    return await _mutation(api, "recordPurchase", {"membershipId": a.membership, "amountFen": 100, "idempotencyKey": key}, t)
+    return await _mutation(
+        api, "recordPurchase", {"membershipId": a.membership, "amountFen": 100, "idempotencyKey": key}, t
+    )
 
 
 async def redeem(api: Api, a: Actors, t: str | None) -> str:
     key = f"authz-{next(_keys)}"
     return await _mutation(
-        api, "redeemPoints", {"membershipId": a.membership, "points": 1, "reason": "r", "idempotencyKey": key}, t
+        api,
+        "redeemPoints",
+        {"membershipId": a.membership, "points": 1, "reason": "r", "idempotencyKey": key},
+        t,
     )
 
 
 async def adjust(api: Api, a: Actors, t: str | None) -> str:
     key = f"authz-{next(_keys)}"
     return await _mutation(
-        api, "adjustPoints", {"membershipId": a.membership, "points": 1, "reason": "r", "idempotencyKey": key}, t
+        api,
+        "adjustPoints",
+        {"membershipId": a.membership, "points": 1, "reason": "r", "idempotencyKey": key},
+        t,
     )
 
 
@@ -171,6 +183,8 @@ async def test_a_store_lists_only_its_own_brand(api: Api, actors: Actors) -> Non
     data = await api.data("{ brands { edges { node { id } } } }", token=actors.world.b.store)
     assert [e["node"]["id"] for e in data["brands"]["edges"]] == [actors.world.b.id]
     data = await api.data(
-        "query($b: ID) { memberships(brandId: $b) { edges { node { id } } } }", {"b": actors.world.a.id}, actors.world.b.hq
+        "query($b: ID) { memberships(brandId: $b) { edges { node { id } } } }",
+        {"b": actors.world.a.id},
+        actors.world.b.hq,
     )
     assert actors.membership not in str(data)

@@ -7,7 +7,9 @@ import pytest
 from hub.models import Account, ApiKey, Brand, LedgerTransaction, Member, Posting, Store
 from tests.helpers import Api, World, make_world
 
-PURCHASE = "mutation($i: RecordPurchaseInput!) { recordPurchase(input: $i) { balance userErrors { code field } } }"
+PURCHASE = (
+    "mutation($i: RecordPurchaseInput!) { recordPurchase(input: $i) { balance userErrors { code field } } }"
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +25,9 @@ async def membership(world: World) -> str:
 
 
 async def _snapshot() -> tuple[int, ...]:
-    return tuple([await m.all().count() for m in (Account, ApiKey, Brand, LedgerTransaction, Member, Posting, Store)])
+    return tuple(
+        [await m.all().count() for m in (Account, ApiKey, Brand, LedgerTransaction, Member, Posting, Store)]
+    )
 
 
 def _purchase(membership: str, **overrides: object) -> dict:
@@ -93,9 +97,13 @@ async def test_ten_kilobyte_strings_are_refused(api: Api, world: World, membersh
         "balance",
     )
     assert out["userErrors"] == [{"code": "INVALID_INPUT", "field": "reason"}]
-    out = await api.mutate("createStore", {"brandId": world.a.id, "name": big, "code": "X"}, world.a.hq, "store { id }")
+    out = await api.mutate(
+        "createStore", {"brandId": world.a.id, "name": big, "code": "X"}, world.a.hq, "store { id }"
+    )
     assert out["userErrors"] == [{"code": "INVALID_INPUT", "field": "name"}]
-    response = await api.raw("query($p: String!) { memberByPhone(phone: $p) { id } }", {"p": big}, world.a.store)
+    response = await api.raw(
+        "query($p: String!) { memberByPhone(phone: $p) { id } }", {"p": big}, world.a.store
+    )
     assert response.status_code == 200
     assert response.json()["errors"][0]["extensions"]["code"] == "INVALID_PHONE"
     assert await _snapshot() == before
@@ -120,7 +128,9 @@ async def test_zero_and_out_of_range_points(api: Api, world: World, membership: 
 
 
 async def test_malformed_requests_are_client_errors(api: Api) -> None:
-    assert (await api.client.post("/graphql", content=b"{not json", headers={"content-type": "application/json"})).status_code == 400
+    assert (
+        await api.client.post("/graphql", content=b"{not json", headers={"content-type": "application/json"})
+    ).status_code == 400
     assert (await api.client.post("/graphql", json={"query": "{ nope }"})).status_code in (200, 400)
     deep = "{ brands { edges { node { stores { edges { node { brand { stores { edges { node { brand { name } } } } } } } } } } } }"
     response = await api.client.post("/graphql", json={"query": deep})
@@ -128,5 +138,5 @@ async def test_malformed_requests_are_client_errors(api: Api) -> None:
     aliases = "{ " + " ".join(f"a{i}: __typename" for i in range(50)) + " }"
     response = await api.client.post("/graphql", json={"query": aliases})
     assert response.status_code in (200, 400) and "aliases" in response.text.lower()
-    response = await api.client.post("/graphql", json={"query": "{ node(id: \"%%%\") { id } }"})
+    response = await api.client.post("/graphql", json={"query": '{ node(id: "%%%") { id } }'})
     assert response.status_code == 200 and "Internal error." not in response.text

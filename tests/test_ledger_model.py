@@ -14,7 +14,7 @@ from hub.errors import DomainError, ErrorCode
 from hub.ledger.accounts import member_key, shard_for, system_key
 from hub.ledger.audit import audit
 from hub.ledger.engine import IdempotencyClaim, Leg, post_transaction
-from hub.models import AccountKind, LotAllocation, Lot, Role, TransactionKind
+from hub.models import AccountKind, Lot, LotAllocation, Role, TransactionKind
 from hub.resolvers import members, points
 from tests.helpers import Api, World, make_world, new_phone, pk
 
@@ -86,7 +86,12 @@ async def test_a_debit_draws_from_lots_soonest_expiry_first(world: World) -> Non
     membership_gid, _, _ = await world.enroll()
     membership_id = pk(membership_gid)
     now = datetime.now(UTC)
-    grants = [(40, now + timedelta(days=30)), (50, None), (30, now + timedelta(days=10)), (20, now + timedelta(days=20))]
+    grants = [
+        (40, now + timedelta(days=30)),
+        (50, None),
+        (30, now + timedelta(days=10)),
+        (20, now + timedelta(days=20)),
+    ]
     for i, (amount, expires_at) in enumerate(grants):
         await post_transaction(
             brand_id=brand_id,
@@ -108,5 +113,10 @@ async def test_a_debit_draws_from_lots_soonest_expiry_first(world: World) -> Non
     drawn = [(lots[a.lot_id].amount, a.amount) for a in allocations]
     assert drawn == [(30, 30), (20, 20), (40, 10)]  # 10 days, then 20, then 30; never-expiring last
     assert sum(a.amount for a in allocations) == 60
-    assert sorted((lot.amount, lot.remaining) for lot in lots.values()) == [(20, 0), (30, 0), (40, 30), (50, 50)]
+    assert sorted((lot.amount, lot.remaining) for lot in lots.values()) == [
+        (20, 0),
+        (30, 0),
+        (40, 30),
+        (50, 50),
+    ]
     assert (await audit(brand_id)).ok

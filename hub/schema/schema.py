@@ -33,9 +33,13 @@ from hub.settings import Settings
 log = logging.getLogger("hub.errors")
 
 
-@strawberry.type
-class Query(BrandQuery, MemberQuery, AuditQuery):
-    node: strawberry.relay.Node | None = strawberry.relay.node()
+def _query_type() -> type:
+    # Built per schema: Strawberry's relay node field can belong to one schema only.
+    @strawberry.type
+    class Query(BrandQuery, MemberQuery, AuditQuery):
+        node: strawberry.relay.Node | None = strawberry.relay.node()
+
+    return Query
 
 
 @strawberry.type
@@ -73,7 +77,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: MaskErrors(should_mask_error=lambda e: not _expected(e), error_message="Internal error."),
     ]
     return HubSchema(
-        query=Query,
+        query=_query_type(),
         mutation=Mutation,
         subscription=Subscription,
         types=[Brand, Store, Membership, LedgerTransaction],

@@ -1,0 +1,109 @@
+"""Real hub processes for end-to-end tests: ``hub serve`` on a free port, against its own database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+
+from tests import conftest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class HubProcess:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/graphql"
+        self.log = log
+        self._out = log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "serve", "--port", str(self.port)],
+            env={**os.environ, **env},
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"hub exited early:\n{self.log.read_text()}")
+                try:
+                    if (await client.get(self.url + "/readyz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise TimeoutError(f"hub not ready:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._out.close()
+
+
+@asynccontextmanager
+async def live_hubs(count: int) -> AsyncIterator[tuple[list[HubProcess], dict[str, str]]]:
+    """Start ``count`` hub processes sharing one fresh database (and Redis on the PostgreSQL run)."""
+    tmp = Path(tempfile.mkdtemp(prefix="hub-live-"))
+    env = {"HUB_SECRET_KEY": "live-test-secret", "HUB_SECRET_FILE": str(tmp / "secret")}
+    pg_url = None
+    if conftest.BACKEND == "postgres":
+        pg_url = await conftest._create_pg_database()
+        env |= {
+            "HUB_DATABASE_URL": pg_url + "?maxsize=10",
+            "HUB_REDIS_URL": conftest.REDIS_URL,
+            "HUB_REDIS_PREFIX": f"hublive-{os.getpid()}-{time.monotonic_ns()}:",
+        }
+    else:
+        env["HUB_DATABASE_URL"] = f"sqlite://{tmp}/live.sqlite3"
+    cli = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "migrate"],
+        env={**os.environ, **env},
+        capture_output=True,
+        check=True,
+    )
+    assert b"up to date" in cli.stdout, cli
+    hubs = [HubProcess(env, tmp / f"hub-{i}.log") for i in range(count)]
+    try:
+        await asyncio.gather(*(h.wait_ready() for h in hubs))
+        yield hubs, env
+    finally:
+        for hub in hubs:
+            hub.stop()
+        if pg_url:
+            await conftest._drop_pg_database(pg_url)
+
+
+def create_platform_key(env: dict[str, str]) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "keys", "create", "--role", "platform"],
+        env={**os.environ, **env},
+        capture_output=True,
+        check=True,
+        text=True,
+    )
+    return out.stdout.strip().splitlines()[-1]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from starlette.applications import Starlette
 
+from hub.ledger.engine import channel_for
 from hub.models import Account, LedgerTransaction, Lot, OutboxEvent, Posting
-from tests.helpers import Api, World, make_world
+from tests.helpers import Api, World, make_world, pk
 
 
 @pytest.fixture
@@ -79,10 +81,12 @@ async def test_same_receipt_number_at_two_stores_is_two_purchases(world: World) 
 
 
 async def test_a_write_failing_part_way_leaves_nothing_behind(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    app: Starlette, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     membership, _, _ = await world.enroll()
     await world.earn(membership, 10_000, "seed")
+    account = await Account.get(membership_id=pk(membership))
+    broker = app.state.services.broker
     account_before = [(a.id, a.balance, a.sequence) for a in await Account.all().order_by("id")]
     lots_before = [(lot.id, lot.remaining) for lot in await Lot.all().order_by("id")]
     counts = await _counts()
@@ -94,12 +98,15 @@ async def test_a_write_failing_part_way_leaves_nothing_behind(
 
     # _move_lots runs after the postings and balance updates are written.
     monkeypatch.setattr(engine, "_move_lots", explode)
-    response = await world.api.gql(
-        "mutation($i: RedeemPointsInput!) { redeemPoints(input: $i) { balance userErrors { code } } }",
-        {"i": {"membershipId": membership, "points": 30, "reason": "x", "idempotencyKey": "boom"}},
-        world.a.store,
-    )
-    assert response["errors"][0]["message"] == "Internal error."  # masked, and logged
+    async with broker.subscribe([channel_for(account.id)]) as events:
+        response = await world.api.gql(
+            "mutation($i: RedeemPointsInput!) { redeemPoints(input: $i) { balance userErrors { code } } }",
+            {"i": {"membershipId": membership, "points": 30, "reason": "x", "idempotencyKey": "boom"}},
+            world.a.store,
+        )
+        assert response["errors"][0]["message"] == "Internal error."  # masked, and logged
+        with pytest.raises(TimeoutError):  # and no event was published
+            await asyncio.wait_for(events.get(), 0.6)
     monkeypatch.undo()
 
     assert await _counts() == counts

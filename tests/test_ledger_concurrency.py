@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 
 from hub.ledger.engine import channel_for
 from hub.models import Account, LedgerTransaction, Lot, OutboxEvent, Posting
-from tests.helpers import Api, World, make_world, pk
+from tests.helpers import Api, World, make_world, new_phone, pk
 
 
 @pytest.fixture
@@ -116,3 +116,19 @@ async def test_a_write_failing_part_way_leaves_nothing_behind(
     retry = await world.redeem(membership, 30, "boom")
     assert retry["userErrors"] == [] and retry["balance"] == 70
     assert (await world.audit())["ok"]
+
+
+async def test_concurrent_enrolments_of_one_phone_make_one_membership(world: World) -> None:
+    phone = new_phone()
+    stores = [world.a.store, world.a.store2] * 5 + [world.b.store] * 2
+    results = await asyncio.gather(
+        *(
+            world.api.mutate("enrollMember", {"phone": phone}, s, "created membership { id brand { id } }")
+            for s in stores
+        )
+    )
+    assert all(r["userErrors"] == [] for r in results)
+    for brand in (world.a, world.b):
+        mine = [r for r in results if r["membership"]["brand"]["id"] == brand.id]
+        assert len({r["membership"]["id"] for r in mine}) == 1
+        assert sum(r["created"] for r in mine) == 1

@@ -7,6 +7,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from hub.auth import Principal
+from hub.db import with_retries
 from hub.errors import NotFound
 from hub.ledger.accounts import create_member_account
 from hub.models import Member, Membership, Role, Store
@@ -22,22 +23,29 @@ async def enroll_member(principal: Principal | None, phone: str) -> tuple[Member
     existing = await _membership_by_phone(store.brand_id, number)
     if existing is not None:
         return existing, False
-    try:
+
+    async def create() -> Membership:
         async with in_transaction() as conn:
             member = await Member.get_or_none(phone=number, using_db=conn)
             if member is None:
                 member = await Member.create(phone=number, using_db=conn)
-            membership = await Membership.create(
+            created = await Membership.create(
                 member_id=member.id, brand_id=store.brand_id, join_store_id=store.id, using_db=conn
             )
-            await create_member_account(store.brand_id, membership.id, conn)
-    except IntegrityError:
-        # Another till enrolled the same number at the same moment: theirs stands.
-        existing = await _membership_by_phone(store.brand_id, number)
-        if existing is None:
-            raise
-        return existing, False
-    return membership, True
+            await create_member_account(store.brand_id, created.id, conn)
+        return created
+
+    for _ in range(2):
+        try:
+            # Retried: on SQLite another process may hold the write lock when this read turns into a write.
+            return await with_retries(create), True
+        except IntegrityError:
+            # Another till enrolled the same number at the same moment: theirs stands. (Or another
+            # brand created the same person at the same moment: then try once more.)
+            existing = await _membership_by_phone(store.brand_id, number)
+            if existing is not None:
+                return existing, False
+    raise RuntimeError(f"could not enrol {number}")
 
 
 async def _membership_by_phone(brand_id: int, number: str) -> Membership | None:

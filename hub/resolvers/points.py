@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from tortoise.queryset import QuerySet
 
 from hub.auth import Principal
 from hub.ledger.accounts import member_key, shard_for, system_key
-from hub.ledger.engine import IdempotencyClaim, Leg, Posted, post_transaction
+from hub.ledger.engine import IdempotencyClaim, Leg, post_transaction
 from hub.models import (
     Account,
     AccountKind,
@@ -44,7 +45,38 @@ async def member_account(membership: Membership) -> Account:
     return await Account.get(key=member_key(membership.brand_id, membership.id))
 
 
-async def _result(posted: Posted, membership: Membership) -> PointsResult:
+async def _move_points(
+    membership: Membership,
+    kind: TransactionKind,
+    points: int,
+    counterpart: AccountKind,
+    claim: IdempotencyClaim,
+    *,
+    store_id: int | None = None,
+    reason: str = "",
+    details: dict[str, Any] | None = None,
+) -> PointsResult:
+    """Post ``points`` (signed, as the member sees it) between the member and a brand account.
+
+    The brand side is the issuance or burn shard of this membership (see ``hub.ledger.accounts``).
+    """
+    brand_id = membership.brand_id
+    legs = []
+    if points:
+        legs = [
+            Leg(system_key(brand_id, counterpart, shard_for(membership.id)), -points),
+            Leg(member_key(brand_id, membership.id), points),
+        ]
+    posted = await post_transaction(
+        brand_id=brand_id,
+        kind=kind,
+        legs=legs,
+        claim=claim,
+        store_id=store_id,
+        membership_id=membership.id,
+        reason=reason,
+        details=details,
+    )
     account = await member_account(membership)
     posting = posted.posting_on(account.id)
     if posting is None:  # nothing moved (a purchase too small to earn a point)
@@ -63,33 +95,23 @@ async def record_purchase(
     membership = await get_membership(p, membership_id)
     brand = await Brand.get(id=membership.brand_id)
     points = points_for_purchase(brand, amount_fen)
-    claim = IdempotencyClaim(
-        p.idempotency_scope,
-        key,
-        v.request_hash("recordPurchase", membership=membership.id, amount_fen=amount_fen),
-    )
-    legs = []
-    if points:
-        legs = [
-            Leg(system_key(brand.id, AccountKind.ISSUANCE, shard_for(membership.id)), -points),
-            Leg(member_key(brand.id, membership.id), points),
-        ]
-    posted = await post_transaction(
-        brand_id=brand.id,
-        kind=TransactionKind.EARN,
-        legs=legs,
-        claim=claim,
+    request = v.request_hash("recordPurchase", membership=membership.id, amount_fen=amount_fen)
+    details = {
+        "amountFen": amount_fen,
+        "earnPoints": brand.earn_points,
+        "earnUnitFen": brand.earn_unit_fen,
+        "rounding": "down",
+        "points": points,
+    }
+    return await _move_points(
+        membership,
+        TransactionKind.EARN,
+        points,
+        AccountKind.ISSUANCE,
+        IdempotencyClaim(p.idempotency_scope, key, request),
         store_id=p.store_id,
-        membership_id=membership.id,
-        details={
-            "amountFen": amount_fen,
-            "earnPoints": brand.earn_points,
-            "earnUnitFen": brand.earn_unit_fen,
-            "rounding": "down",
-            "points": points,
-        },
+        details=details,
     )
-    return await _result(posted, membership)
 
 
 async def redeem_points(
@@ -100,24 +122,16 @@ async def redeem_points(
     points = v.positive(points, "points")
     reason = v.text(reason, "reason")
     membership = await get_membership(p, membership_id)
-    claim = IdempotencyClaim(
-        p.idempotency_scope,
-        key,
-        v.request_hash("redeemPoints", membership=membership.id, points=points, reason=reason),
-    )
-    posted = await post_transaction(
-        brand_id=membership.brand_id,
-        kind=TransactionKind.REDEEM,
-        legs=[
-            Leg(member_key(membership.brand_id, membership.id), -points),
-            Leg(system_key(membership.brand_id, AccountKind.BURN, shard_for(membership.id)), points),
-        ],
-        claim=claim,
+    request = v.request_hash("redeemPoints", membership=membership.id, points=points, reason=reason)
+    return await _move_points(
+        membership,
+        TransactionKind.REDEEM,
+        -points,
+        AccountKind.BURN,
+        IdempotencyClaim(p.idempotency_scope, key, request),
         store_id=p.store_id,
-        membership_id=membership.id,
         reason=reason,
     )
-    return await _result(posted, membership)
 
 
 async def adjust_points(
@@ -129,24 +143,15 @@ async def adjust_points(
     key = v.idempotency_key(idempotency_key)
     points = v.nonzero(points, "points")
     reason = v.text(reason, "reason")
-    claim = IdempotencyClaim(
-        p.idempotency_scope,
-        key,
-        v.request_hash("adjustPoints", membership=membership.id, points=points, reason=reason),
-    )
-    other_kind = AccountKind.ISSUANCE if points > 0 else AccountKind.BURN
-    posted = await post_transaction(
-        brand_id=membership.brand_id,
-        kind=TransactionKind.ADJUST,
-        legs=[
-            Leg(system_key(membership.brand_id, other_kind, shard_for(membership.id)), -points),
-            Leg(member_key(membership.brand_id, membership.id), points),
-        ],
-        claim=claim,
-        membership_id=membership.id,
+    request = v.request_hash("adjustPoints", membership=membership.id, points=points, reason=reason)
+    return await _move_points(
+        membership,
+        TransactionKind.ADJUST,
+        points,
+        AccountKind.ISSUANCE if points > 0 else AccountKind.BURN,
+        IdempotencyClaim(p.idempotency_scope, key, request),
         reason=reason,
     )
-    return await _result(posted, membership)
 
 
 async def pending_points(membership: Membership) -> int:

@@ -45,11 +45,12 @@ class HubGraphQL(GraphQL):
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
         """GraphQL over HTTP: answer in application/graphql-response+json when the client asks for it,
-        and then a request that never reached execution (no ``data``) is a 400."""
+        and then a request that never reached execution (parse, validation or variable errors: no
+        ``data`` and no error with a path) is a 400."""
         response = super().create_response(response_data, sub_response)
         if getattr(sub_response, "wants_graphql_response_json", False):
             response.headers["content-type"] = GRAPHQL_RESPONSE_JSON
-            if isinstance(response_data, dict) and "data" not in response_data:
+            if isinstance(response_data, dict) and _never_executed(response_data):
                 response.status_code = 400
         return response
 
@@ -64,6 +65,11 @@ class HubGraphQL(GraphQL):
         if context.principal is None:
             raise ConnectionRejectionError({"reason": "invalid token"})
         return None
+
+
+def _never_executed(body: dict[str, Any]) -> bool:
+    errors = body.get("errors") or []
+    return body.get("data") is None and bool(errors) and all("path" not in e for e in errors)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

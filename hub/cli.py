@@ -12,6 +12,7 @@ from typing import Any
 
 from hub import db
 from hub.auth import MemberTokens, Principal
+from hub.errors import DomainError, NotFound
 from hub.models import Role
 from hub.settings import Settings
 
@@ -82,7 +83,9 @@ def cmd_keys_member_token(settings: Settings, args: argparse.Namespace) -> int:
     tokens = MemberTokens(settings.secret_key, settings.member_token_ttl_seconds)
 
     async def issue() -> str:
-        membership = await Membership.get(id=args.membership)
+        membership = await Membership.get_or_none(id=args.membership)
+        if membership is None:
+            raise NotFound(f"No membership {args.membership}.")
         return tokens.issue(membership.member_id)
 
     print(_run(settings, issue))
@@ -142,8 +145,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tortoise").setLevel(logging.WARNING)
     args = parser().parse_args(argv)
-    return int(args.func(Settings.from_env(), args))
+    try:
+        return int(args.func(Settings.from_env(), args))
+    except DomainError as error:
+        print(f"error: {error.message} ({error.code})", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """All configuration comes from ``HUB_*`` environment variables.
 
-The defaults run the hub embedded: an SQLite file beside the working directory and an in-process
+The defaults run the hub embedded: an SQLite file in the working directory and an in-process
 broker, so ``hub serve`` needs nothing else installed.
 """
 
@@ -17,11 +17,12 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
-def _secret_key(database_url: str) -> str:
+def _secret_key() -> str:
     """The signing key for member tokens.
 
-    Production sets ``HUB_SECRET_KEY``. The embedded default keeps a random key in a file beside the
-    SQLite database so that tokens survive restarts and every local worker signs alike.
+    Production sets ``HUB_SECRET_KEY``. The embedded default keeps a random key in ``HUB_SECRET_FILE``
+    (``.hub-secret`` in the working directory) so that tokens survive restarts and every local worker
+    signs alike.
     """
     configured = os.environ.get("HUB_SECRET_KEY")
     if configured:
@@ -45,8 +46,6 @@ class Settings:
     max_query_depth: int = 10
     max_query_tokens: int = 2000
     max_aliases: int = 15
-    max_string_length: int = 200
-    debug: bool = False
     relay_poll_seconds: float = 0.5
 
     @classmethod
@@ -56,13 +55,12 @@ class Settings:
             database_url=database_url,
             redis_url=os.environ.get("HUB_REDIS_URL") or None,
             redis_prefix=os.environ.get("HUB_REDIS_PREFIX") or cls.redis_prefix,
-            secret_key=_secret_key(database_url),
+            secret_key=_secret_key(),
             member_token_ttl_seconds=_env_int("HUB_MEMBER_TOKEN_TTL", cls.member_token_ttl_seconds),
             max_page_size=_env_int("HUB_MAX_PAGE_SIZE", cls.max_page_size),
             max_query_depth=_env_int("HUB_MAX_QUERY_DEPTH", cls.max_query_depth),
             max_query_tokens=_env_int("HUB_MAX_QUERY_TOKENS", cls.max_query_tokens),
             max_aliases=_env_int("HUB_MAX_ALIASES", cls.max_aliases),
-            debug=os.environ.get("HUB_DEBUG", "") in {"1", "true", "yes"},
         )
 
     @property

@@ -44,6 +44,19 @@ async def test_graphql_over_http_get_post_and_media_types(api: Api, world: World
     assert response.status_code in (400, 405)
     response = await api.client.post("/graphql", json={"query": "{ __typename }"})
     assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
+    # A request that never executes is a 400 in the GraphQL-over-HTTP media type; with the legacy
+    # application/json it stays 200, as that spec allows.
+    modern = {"accept": "application/graphql-response+json"}
+    response = await api.client.post("/graphql", json={"query": "{ nope }"}, headers=modern)
+    assert response.status_code == 400 and response.json()["errors"]
+    response = await api.client.post("/graphql", json={"query": "{ nope }"})
+    assert response.status_code == 200 and response.json()["errors"]
+    # An execution error (here: not authenticated) is still a 200 with the error in the body.
+    response = await api.client.post("/graphql", json={"query": "{ ledgerAudit { ok } }"}, headers=modern)
+    assert (
+        response.status_code == 200
+        and response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    )
 
 
 @pytest.mark.parametrize(

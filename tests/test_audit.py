@@ -92,3 +92,13 @@ async def test_the_cli_audit_exits_non_zero_on_a_violation(world: World, setting
         "LOT_ALLOCATION_MISMATCH",
     }
     assert await OutboxEvent.filter(posting__account_id=account.id).count() == 2
+
+
+def test_cli_reports_bad_arguments_without_a_traceback(settings: object) -> None:
+    env = {**os.environ, "HUB_DATABASE_URL": settings.database_url}  # type: ignore[attr-defined]
+    for args in (["keys", "create", "--role", "store"], ["keys", "member-token", "--membership", "999999"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "hub.cli", *args], env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 2, out
+        assert out.stderr.startswith("error: ") and "Traceback" not in out.stderr

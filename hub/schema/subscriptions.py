@@ -86,7 +86,7 @@ class Subscription:
         accounts = await _accounts(info, membership_id)
         after: dict[int, int] = {}
         if after_sequence is not None:
-            if len(accounts) != 1:
+            if membership_id is None:
                 raise InvalidInput("afterSequence needs a membershipId.", "afterSequence")
             if after_sequence < 0:
                 raise InvalidInput("afterSequence cannot be negative.", "afterSequence")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from tortoise import Tortoise, connections
+from tortoise import Tortoise
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import OperationalError, TransactionManagementError
 
 log = logging.getLogger(__name__)
@@ -62,8 +64,15 @@ async def migrate(database_url: str) -> None:
         await Tortoise.close_connections()
 
 
-def is_sqlite() -> bool:
-    return connections.get("default").capabilities.dialect == "sqlite"
+@functools.lru_cache(maxsize=256)
+def _dollar_placeholders(query: str) -> str:
+    parts = query.split("?")
+    return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+
+
+def sql(conn: BaseDBAsyncClient, query: str) -> str:
+    """Hand-written queries use ``?`` placeholders; PostgreSQL (asyncpg) wants ``$1, $2, ...``."""
+    return _dollar_placeholders(query) if conn.capabilities.dialect == "postgres" else query
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -62,7 +62,3 @@ class Settings:
             max_query_tokens=_env_int("HUB_MAX_QUERY_TOKENS", cls.max_query_tokens),
             max_aliases=_env_int("HUB_MAX_ALIASES", cls.max_aliases),
         )
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")

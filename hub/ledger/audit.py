@@ -106,7 +106,8 @@ def _checks(brand: str) -> dict[str, str]:
             SELECT 'posting ' || p.id, 'no outbox event'
             FROM posting p JOIN account a ON a.id = p.account_id
             WHERE {brand} AND a.kind = 'member' AND NOT EXISTS (
-                SELECT 1 FROM outbox_event o WHERE o.posting_id = p.id)""",
+                SELECT 1 FROM outbox_event o
+                WHERE o.account_id = p.account_id AND o.sequence = p.sequence)""",
     }
 
 

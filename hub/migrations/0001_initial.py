@@ -143,6 +143,20 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='OutboxEvent',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('account', fields.ForeignKeyField('models.Account', source_field='account_id', db_constraint=True, to_field='id', related_name='outbox_events', on_delete=OnDelete.RESTRICT)),
+                ('sequence', fields.BigIntField()),
+                ('channel', fields.CharField(max_length=64)),
+                ('payload', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('published_at', fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'outbox_event', 'app': 'models', 'unique_together': (('account', 'sequence'),), 'pk_attr': 'id', 'table_description': 'A balance event written with its postings and relayed to the broker after commit.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='Posting',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -154,19 +168,6 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
             options={'table': 'posting', 'app': 'models', 'unique_together': (('account', 'sequence'),), 'pk_attr': 'id', 'table_description': 'One signed amount on one account. ``balance_after`` makes history self-checking.'},
-            bases=['Model'],
-        ),
-        ops.CreateModel(
-            name='OutboxEvent',
-            fields=[
-                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
-                ('posting', fields.OneToOneField('models.Posting', source_field='posting_id', db_constraint=True, to_field='id', related_name='outbox_event', on_delete=OnDelete.RESTRICT)),
-                ('channel', fields.CharField(max_length=64)),
-                ('payload', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
-                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
-                ('published_at', fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False)),
-            ],
-            options={'table': 'outbox_event', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A balance event written with its postings and relayed to the broker after commit.'},
             bases=['Model'],
         ),
     ]

@@ -169,10 +169,13 @@ class OutboxEvent(Model):
     """A balance event written with its postings and relayed to the broker after commit."""
 
     id = fields.BigIntField(primary_key=True)
-    posting: fields.OneToOneRelation[Posting] = fields.OneToOneField(
-        "models.Posting", related_name="outbox_event", on_delete=fields.RESTRICT
+    # The posting it announces, by account and sequence (postings are inserted in one batch, so their
+    # ids are not known to the engine).
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="outbox_events", on_delete=fields.RESTRICT
     )
-    posting_id: int
+    account_id: int
+    sequence = fields.BigIntField()
     channel = fields.CharField(max_length=64)
     payload: dict = fields.JSONField()
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -180,3 +183,4 @@ class OutboxEvent(Model):
 
     class Meta:
         table = "outbox_event"
+        unique_together = (("account", "sequence"),)

@@ -66,7 +66,8 @@ async def get_membership(
     principal: Principal | None, membership_id: int, field: str = "membershipId"
 ) -> Membership:
     require(principal, Role.PLATFORM, Role.BRAND, Role.STORE, Role.MEMBER)
-    membership = await Membership.get_or_none(id=membership_id)
+    # The brand comes in the same query: earning needs its rate.
+    membership = await Membership.filter(id=membership_id).select_related("brand").first()
     if membership is None:
         raise NotFound("No such membership.", field)
     if not can_see_membership(principal, membership):

@@ -77,13 +77,21 @@ async def _move_points(
         reason=reason,
         details=details,
     )
-    account = await member_account(membership)
-    posting = posted.posting_on(account.id)
-    if posting is None:  # nothing moved (a purchase too small to earn a point)
-        return PointsResult(posted.transaction, membership, 0, account.balance, posted.replayed)
+    mine = member_key(brand_id, membership.id)
+    locked = next((a for a in posted.accounts.values() if a.key == mine), None)
+    # A replay, or a purchase too small to earn a point, locked nothing: read the account.
+    account_id, balance = (locked.id, locked.balance) if locked else await _id_and_balance(membership)
+    posting = posted.posting_on(account_id)
+    if posting is None:
+        return PointsResult(posted.transaction, membership, 0, balance, posted.replayed)
     return PointsResult(
         posted.transaction, membership, posting.amount, posting.balance_after, posted.replayed
     )
+
+
+async def _id_and_balance(membership: Membership) -> tuple[int, int]:
+    account = await member_account(membership)
+    return account.id, account.balance
 
 
 async def record_purchase(
@@ -93,7 +101,7 @@ async def record_purchase(
     key = v.idempotency_key(idempotency_key)
     amount_fen = v.positive(amount_fen, "amountFen")
     membership = await get_membership(p, membership_id)
-    brand = await Brand.get(id=membership.brand_id)
+    brand: Brand = membership.brand  # loaded with the membership
     points = points_for_purchase(brand, amount_fen)
     request = v.request_hash("recordPurchase", membership=membership.id, amount_fen=amount_fen)
     details = {

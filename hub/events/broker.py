@@ -60,6 +60,11 @@ class LocalBroker:
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         self.deliver(channel, message)
 
+    async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        """Publish in order; the relay sends a whole outbox batch at once."""
+        for channel, message in messages:
+            await self.publish(channel, message)
+
     def deliver(self, channel: str, message: dict[str, Any]) -> None:
         for sub in list(self._subs.get(channel, ())):
             sub.deliver(message)
@@ -106,6 +111,13 @@ class RedisBroker(LocalBroker):
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         await self._redis.publish(self.prefix + channel, json.dumps(message))
+
+    async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        # One round trip for the batch; Redis runs a pipeline's commands in order.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel, message in messages:
+                pipe.publish(self.prefix + channel, json.dumps(message))
+            await pipe.execute()
 
     async def _read_forever(self) -> None:
         while True:

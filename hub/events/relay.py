@@ -49,9 +49,8 @@ async def _publish_batch(broker: LocalBroker, conn: BaseDBAsyncClient) -> int:
     from hub.models import OutboxEvent
 
     events = await OutboxEvent.filter(published_at__isnull=True).order_by("id").limit(BATCH).using_db(conn)
-    for event in events:
-        await broker.publish(event.channel, event.payload)
     if events:
+        await broker.publish_many([(event.channel, event.payload) for event in events])
         await (
             OutboxEvent.filter(id__in=[e.id for e in events])
             .using_db(conn)

@@ -209,7 +209,10 @@ async def _write_postings(
     if postings:
         await Posting.bulk_create(postings, using_db=conn)
     for acct in locked:
-        await Account.filter(id=acct.id).using_db(conn).update(balance=acct.balance, sequence=acct.sequence)
+        await conn.execute_query(
+            sql(conn, "UPDATE account SET balance = ?, sequence = ? WHERE id = ?"),
+            [acct.balance, acct.sequence, acct.id],
+        )
 
     by_id = {a.id: a for a in locked}
     await _move_lots(conn, txn, postings, by_id, lot_expires_at, lot_matures_at)
@@ -231,7 +234,6 @@ class LockedAccount:
     allow_negative: bool
     balance: int
     sequence: int
-    locked_sequence: int
 
 
 async def _lock_accounts(conn: BaseDBAsyncClient, keys: list[str]) -> list[LockedAccount]:
@@ -259,7 +261,6 @@ async def _lock_accounts(conn: BaseDBAsyncClient, keys: list[str]) -> list[Locke
             allow_negative=bool(r["allow_negative"]),
             balance=r["balance"],
             sequence=r["sequence"],
-            locked_sequence=r["sequence"],
         )
         for r in rows
     ]

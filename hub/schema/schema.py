@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -67,13 +68,18 @@ class HubSchema(strawberry.Schema):
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     # Factories: a fresh extension per request. The parser and validation caches are module-level
-    # LRUs shared by all requests (they hit when clients send values as variables).
+    # LRUs shared by all requests (they hit when clients send values as variables). The validation
+    # cache is keyed by the rule classes too, so the limiters' rules are made once, here: a limiter
+    # built per request would bring new classes and miss the cache every time.
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
     extensions: list[Any] = [
         lambda: ParserCache(maxsize=1024),
+        lambda: AddValidationRules(limit_rules),
         lambda: ValidationCache(maxsize=1024),
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: MaskErrors(should_mask_error=lambda e: not _expected(e), error_message="Internal error."),
     ]
     return HubSchema(

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import OperationalError, TransactionManagementError
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,18 @@ def sqlite_url(url: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}busy_timeout=10000"
 
 
+def connection_config(database_url: str) -> str | dict[str, Any]:
+    """SQLite as a URL; PostgreSQL through the hub's asyncpg engine (``hub.pgclient``)."""
+    if database_url.startswith(("postgres://", "asyncpg://")):
+        config = expand_db_url(database_url)
+        config["engine"] = "hub.pgclient"
+        return config
+    return sqlite_url(database_url)
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": sqlite_url(database_url)},
+        "connections": {"default": connection_config(database_url)},
         "apps": {
             "models": {
                 "models": ["hub.models"],

@@ -162,9 +162,8 @@ async def adjust_points(
     )
 
 
-async def pending_points(membership: Membership) -> int:
+async def pending_points(account: Account) -> int:
     """Points in lots that have not matured yet (earned inside a return window)."""
-    account = await member_account(membership)
     lots = await Lot.filter(account_id=account.id, remaining__gt=0, matures_at__gt=datetime.now(UTC))
     return sum(lot.remaining for lot in lots)
 

@@ -181,7 +181,7 @@ class Membership(relay.Node):
         account = await points_service.member_account(self.model)
         return PointsBalance(
             available=BigInt(account.balance),
-            pending=BigInt(await points_service.pending_points(self.model)),
+            pending=BigInt(await points_service.pending_points(account)),
             sequence=BigInt(account.sequence),
         )
 

@@ -1,15 +1,14 @@
-"""POS load benchmark over HTTP: ``python -m bench.pos_mix`` (or ``make bench``).
+"""POS load benchmark over HTTP: ``python -m bench.pos_mix`` (``make bench``). See bench/README.md.
 
-Starts a hub on PostgreSQL + Redis with 2 workers (unless --url is given), seeds one brand, one store and
+Starts a hub on PostgreSQL + Redis with 2 workers (unless --url is given), seeds a brand, a store and
 --members members, then runs three phases: the ``{ __typename }`` ceiling and the POS mix (earn 60%,
-balance 30%, redeem 10%) closed-loop, then the same mix open-loop at a fixed rate, with latency measured
-from each request's scheduled send time. Ends with the ledger audit. See bench/README.md.
+balance 30%, redeem 10%) closed-loop, then the same mix open-loop at --rate, latency measured from each
+request's scheduled send time. Ends with the ledger audit; writes bench/results/latest.json.
 """
-
-from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -29,146 +28,90 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+import redis
+import uvloop
 
 ROOT = Path(__file__).resolve().parent.parent
-HUB = Path(sys.executable).parent / "hub"
+HUB = str(Path(sys.executable).parent / "hub")
 PORT = 8150
-Q_TYPENAME = "{ __typename }"
-Q_EARN = (
-    "mutation($input: RecordPurchaseInput!) { recordPurchase(input: $input) { userErrors { code } balance } }"
-)
-Q_BALANCE = "query($phone: String!) { memberByPhone(phone: $phone) { points { available } } }"
-Q_REDEEM = (
-    "mutation($input: RedeemPointsInput!) { redeemPoints(input: $input) { userErrors { code } balance } }"
-)
-Q_AUDIT = "{ ledgerAudit { ok accounts transactions postings violations { check subject detail } } }"
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
-_CHUNKED = re.compile(rb"\r\ntransfer-encoding:\s*chunked", re.IGNORECASE)
-_CLOSE = re.compile(rb"\r\nconnection:\s*close", re.IGNORECASE)
+LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
+Rows = dict[str, list[tuple[float, str]]]  # per operation: (latency in ms, outcome)
 
 
-class RawConn:
-    """A minimal HTTP/1.1 keep-alive connection: far less client CPU per request than httpx."""
+def mutation(field: str, selection: str) -> str:
+    kind = f"{field[0].upper()}{field[1:]}Input"
+    return f"mutation($in: {kind}!) {{ {field}(input: $in) {{ userErrors {{ code }} {selection} }} }}"
 
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
 
-    async def request(self, head: bytes, body: bytes) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        try:
-            self.writer.write(b"%s%d\r\n\r\n%s" % (head, len(body), body))
-            raw = await self.reader.readuntil(b"\r\n\r\n")
-            if (m := _CONTENT_LENGTH.search(raw)) is not None:
-                data = await self.reader.readexactly(int(m[1]))
-            elif _CHUNKED.search(raw):
-                parts = []
-                while size := int((await self.reader.readline()).strip(), 16):
-                    parts.append((await self.reader.readexactly(size + 2))[:-2])
-                await self.reader.readline()
-                data = b"".join(parts)
-            else:
-                raise ValueError("response without a length")
-        except BaseException:
-            self.close()
-            raise
-        if _CLOSE.search(raw):
-            self.close()
-        return int(raw[9:12]), data
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
+# Constant query texts with variables, so that the server's parser and validation caches can hit.
+QUERIES = {
+    "typename": ("{ __typename }", "__typename"),
+    "earn": (mutation("recordPurchase", "balance"), "recordPurchase"),
+    "balance": ("query($p: String!) { memberByPhone(phone: $p) { points { available } } }", "memberByPhone"),
+    "redeem": (mutation("redeemPoints", "balance"), "redeemPoints"),
+}
+OUTCOMES = {"": "ok", "INSUFFICIENT_POINTS": "insufficient"}  # by the first userError's code
+AUDIT = "{ ledgerAudit { ok accounts transactions postings violations { check subject detail } } }"
 
 
 class Pool:
-    """POST /graphql through `size` keep-alive connections (raw asyncio or httpx)."""
+    """POST /graphql over `size` HTTP/1.1 keep-alive connections: raw asyncio streams, because httpx
+    cost the load generator about 50 times more CPU per request (see README)."""
 
-    def __init__(self, url: str, size: int, client: str) -> None:
+    def __init__(self, url: str, size: int) -> None:
         u = urlsplit(url)
-        self.path = (u.path.rstrip("/") or "") + "/graphql"
-        self.host_header = u.netloc
-        self.free: asyncio.Queue[RawConn] = asyncio.Queue()
+        self.host, self.port, self.path, self.netloc = u.hostname, u.port or 80, u.path + "/graphql", u.netloc
+        self.free: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter] | None] = asyncio.Queue()
         for _ in range(size):
-            self.free.put_nowait(RawConn(u.hostname or "127.0.0.1", u.port or 80))
-        self.httpx = None
-        if client == "httpx":
-            limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-            self.httpx = httpx.AsyncClient(base_url=url, limits=limits, timeout=60)
+            self.free.put_nowait(None)  # connected on first use
         self.heads: dict[str | None, bytes] = {}
-
-    def head(self, key: str | None) -> bytes:
-        if key not in self.heads:
-            auth = f"Authorization: Bearer {key}\r\n" if key else ""
-            self.heads[key] = (
-                f"POST {self.path} HTTP/1.1\r\nHost: {self.host_header}\r\nAccept: application/json\r\n"
-                f"Content-Type: application/json\r\n{auth}Content-Length: "
-            ).encode()
-        return self.heads[key]
 
     async def call(self, query: str, variables: dict[str, Any], key: str | None) -> tuple[int, Any]:
         body = json.dumps({"query": query, "variables": variables}).encode()
-        if self.httpx is not None:
-            headers = {
-                "content-type": "application/json",
-                **({"authorization": f"Bearer {key}"} if key else {}),
-            }
-            r = await self.httpx.post(self.path, content=body, headers=headers)
-            return r.status_code, r.json()
-        conn = await self.free.get()
+        if (head := self.heads.get(key)) is None:
+            auth = f"Authorization: Bearer {key}\r\n" if key else ""
+            head = self.heads[key] = (
+                f"POST {self.path} HTTP/1.1\r\nHost: {self.netloc}\r\nAccept: application/json\r\n"
+                f"Content-Type: application/json\r\n{auth}Content-Length: "
+            ).encode()
+        streams = await self.free.get()
         try:
-            status, data = await conn.request(self.head(key), body)
+            reader, writer = streams = streams or await asyncio.open_connection(self.host, self.port)
+            writer.write(b"%s%d\r\n\r\n%s" % (head, len(body), body))
+            raw = await reader.readuntil(b"\r\n\r\n")
+            data = await reader.readexactly(int(LENGTH.findall(raw)[0]))
+        except BaseException:
+            if streams is not None:
+                streams[1].close()
+            streams = None
+            raise
         finally:
-            self.free.put_nowait(conn)
-        return status, json.loads(data)
+            self.free.put_nowait(streams)
+        return int(raw[9:12]), json.loads(data)
 
-    async def close(self) -> None:
+    def close(self) -> None:
         while not self.free.empty():
-            self.free.get_nowait().close()
-        if self.httpx is not None:
-            await self.httpx.aclose()
+            if (streams := self.free.get_nowait()) is not None:
+                streams[1].close()
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.latency: dict[str, list[float]] = defaultdict(list)
-        self.outcomes: dict[str, Counter[str]] = defaultdict(Counter)
+def summary(rows: Rows, elapsed: float) -> dict[str, dict[str, Any]]:
+    def stats(done: list[tuple[float, str]]) -> dict[str, Any]:
+        s, n, outcomes = sorted(ms for ms, _ in done), len(done), Counter(o for _, o in done)
+        p50, p99 = (round(s[min(n - 1, int(p * n))], 1) if s else None for p in (0.5, 0.99))
+        counts = {"errors": outcomes["error"], "insufficient": outcomes["insufficient"]}
+        return {"count": n, "req_s": round(n / elapsed, 1), "p50_ms": p50, "p99_ms": p99, **counts}
 
-    def add(self, op: str, ms: float, outcome: str) -> None:
-        self.latency[op].append(ms)
-        self.outcomes[op][outcome] += 1
-
-    def summary(self, elapsed: float) -> dict[str, dict[str, Any]]:
-        def stats(lat: list[float], outcomes: Counter[str]) -> dict[str, Any]:
-            s = sorted(lat)
-            pct = lambda p: round(s[min(len(s) - 1, int(p * len(s)))], 1) if s else None  # noqa: E731
-            return {
-                "count": len(s),
-                "req_s": round(len(s) / elapsed, 1),
-                "p50_ms": pct(0.5),
-                "p99_ms": pct(0.99),
-                "errors": outcomes["error"],
-                "insufficient": outcomes["insufficient"],
-            }
-
-        out = {op: stats(self.latency[op], self.outcomes[op]) for op in sorted(self.latency)}
-        if len(out) > 1:
-            out["all"] = stats(
-                [x for v in self.latency.values() for x in v], sum(self.outcomes.values(), Counter())
-            )
-        return out
+    out = {op: stats(done) for op, done in sorted(rows.items())}
+    if len(out) > 1:
+        out["all"] = stats([row for done in rows.values() for row in done])
+    return out
 
 
 class Bench:
     def __init__(self, pool: Pool, seed: int) -> None:
-        self.pool, self.rng = pool, random.Random(seed)
-        self.run_id = f"r{int(time.time())}"
-        self.counter = 0
-        self.store_key = ""
+        self.pool, self.rng, self.store_key = pool, random.Random(seed), ""
+        self.run_id, self.counter = f"r{time.time_ns()}", 0
         self.members: list[tuple[str, str]] = []  # (membership global id, phone)
 
     async def gql(self, query: str, variables: dict[str, Any], key: str | None, field: str) -> Any:
@@ -178,345 +121,246 @@ class Bench:
             raise RuntimeError(f"{field} failed: HTTP {status} {body}")
         return data
 
-    async def seed(self, platform_key: str, n: int) -> None:
-        def mutation(name: str, input_type: str, selection: str) -> str:
-            return f"mutation($input: {input_type}!) {{ {name}(input: $input) {{ userErrors {{ code message }} {selection} }} }}"
+    async def mutate(self, field: str, selection: str, key: str, **input: Any) -> Any:
+        return await self.gql(mutation(field, selection), {"in": input}, key, field)
 
-        brand = (
-            await self.gql(
-                mutation("createBrand", "CreateBrandInput", "brand { id }"),
-                {"input": {"name": "Bench Mart"}},
-                platform_key,
-                "createBrand",
-            )
-        )["brand"]["id"]
-        new_key = mutation("createApiKey", "CreateApiKeyInput", "secret")
-        brand_key = (
-            await self.gql(
-                new_key, {"input": {"role": "BRAND", "brandId": brand}}, platform_key, "createApiKey"
-            )
-        )["secret"]
-        store_input = {"input": {"brandId": brand, "name": "Bench Store", "code": "B001"}}
-        store = (
-            await self.gql(
-                mutation("createStore", "CreateStoreInput", "store { id }"),
-                store_input,
-                brand_key,
-                "createStore",
-            )
-        )["store"]["id"]
-        self.store_key = (
-            await self.gql(new_key, {"input": {"role": "STORE", "storeId": store}}, brand_key, "createApiKey")
-        )["secret"]
-        enroll = mutation("enrollMember", "EnrollMemberInput", "membership { id }")
+    async def seed(self, platform_key: str, n: int) -> None:
+        brand = (await self.mutate("createBrand", "brand { id }", platform_key, name="Bench Mart"))["brand"]
+        new_key = "createApiKey", "secret"
+        brand_key = (await self.mutate(*new_key, platform_key, role="BRAND", brandId=brand["id"]))["secret"]
+        store_input = {"brandId": brand["id"], "name": "Bench Store", "code": "B001"}
+        store = (await self.mutate("createStore", "store { id }", brand_key, **store_input))["store"]
+        self.store_key = (await self.mutate(*new_key, brand_key, role="STORE", storeId=store["id"]))["secret"]
         sem = asyncio.Semaphore(20)
 
-        async def one(i: int) -> tuple[str, str]:
-            phone = f"139{i:08d}"
+        async def enroll(i: int) -> tuple[str, str]:
+            phone = f"139{i:08d}"  # 13900000000, 13900000001, ...: valid mainland mobile numbers
             async with sem:
-                m = await self.gql(enroll, {"input": {"phone": phone}}, self.store_key, "enrollMember")
-                mid = m["membership"]["id"]
-                earn = {"membershipId": mid, "amountFen": 10_000, "idempotencyKey": f"{self.run_id}-seed-{i}"}
-                await self.gql(Q_EARN, {"input": earn}, self.store_key, "recordPurchase")
-            return mid, phone
+                m = await self.mutate("enrollMember", "membership { id }", self.store_key, phone=phone)
+                mid, key = m["membership"]["id"], f"{self.run_id}-seed{i}"
+                purchase = {"membershipId": mid, "amountFen": 10_000, "idempotencyKey": key}
+                await self.mutate("recordPurchase", "balance", self.store_key, **purchase)
+            return m["membership"]["id"], phone
 
-        self.members = list(await asyncio.gather(*(one(i) for i in range(n))))
+        self.members = list(await asyncio.gather(*(enroll(i) for i in range(n))))
 
     def pick(self) -> str:
         r = self.rng.random()
         return "earn" if r < 0.6 else "balance" if r < 0.9 else "redeem"
 
-    async def op(self, op: str) -> str:
-        """Send one request; returns ok, insufficient (INSUFFICIENT_POINTS) or error."""
+    def variables(self, op: str) -> dict[str, Any]:
         self.counter += 1
         mid, phone = self.rng.choice(self.members) if self.members else ("", "")
-        key = f"{self.run_id}-{self.counter}"
-        if op == "typename":
-            query, variables, field = Q_TYPENAME, {}, "__typename"
-        elif op == "earn":
-            amount = self.rng.randint(100, 50_000)
-            query, field = Q_EARN, "recordPurchase"
-            variables = {"input": {"membershipId": mid, "amountFen": amount, "idempotencyKey": key}}
-        elif op == "balance":
-            query, variables, field = Q_BALANCE, {"phone": phone}, "memberByPhone"
-        else:
-            points = self.rng.randint(1, 5)
-            query, field = Q_REDEEM, "redeemPoints"
-            variables = {
-                "input": {"membershipId": mid, "points": points, "reason": "bench", "idempotencyKey": key}
-            }
+        base = {"membershipId": mid, "idempotencyKey": f"{self.run_id}-{self.counter}"}
+        if op == "earn":
+            return {"in": {**base, "amountFen": self.rng.randint(100, 50_000)}}
+        if op == "redeem":
+            return {"in": {**base, "points": self.rng.randint(1, 5), "reason": "bench"}}
+        return {"p": phone} if op == "balance" else {}
+
+    async def op(self, op: str, started: float, rows: Rows) -> None:
+        """Send one request; record its latency and outcome: ok, insufficient (points) or error."""
+        (query, field), key = QUERIES[op], None if op == "typename" else self.store_key
         try:
-            status, body = await self.pool.call(
-                query, variables, None if op == "typename" else self.store_key
-            )
-        except Exception:  # noqa: BLE001 - a broken connection or a bad body is an error for the tally
-            return "error"
-        data = body.get("data") if isinstance(body, dict) else None
-        if status != 200 or body.get("errors") or not data or data.get(field) is None:
-            return "error"
-        errors = data[field].get("userErrors") if isinstance(data[field], dict) else None
-        if errors:
-            return "insufficient" if errors[0]["code"] == "INSUFFICIENT_POINTS" else "error"
-        return "ok"
+            status, body = await self.pool.call(query, self.variables(op), key)
+            result = (body.get("data") or {}).get(field)
+            if status != 200 or body.get("errors") or result is None:
+                outcome = "error"
+            else:
+                errors = result.get("userErrors") if isinstance(result, dict) else None
+                outcome = OUTCOMES.get(errors[0]["code"] if errors else "", "error")
+        except Exception:  # noqa: BLE001 - a broken connection or body is an error in the tally
+            outcome = "error"
+        rows[op].append(((time.perf_counter() - started) * 1000, outcome))
+
+    async def closed_loop(self, mix: bool, concurrency: int, duration: float) -> Any:
+        """`concurrency` clients, each sending its next request as soon as the last one is answered."""
+        rows: Rows = defaultdict(list)
+        start = time.perf_counter()
+
+        async def client() -> None:
+            while (started := time.perf_counter()) < start + duration:
+                await self.op(self.pick() if mix else "typename", started, rows)
+
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        return summary(rows, time.perf_counter() - start)
+
+    async def open_loop(self, rate: float, duration: float) -> Any:
+        """Requests leave on a fixed schedule whatever the server does; latency counts from the schedule."""
+        rows: Rows = defaultdict(list)
+        tasks, start = [], time.perf_counter() + 0.05
+        for i in range(int(rate * duration)):
+            if (delay := start + i / rate - time.perf_counter()) > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(self.op(self.pick(), start + i / rate, rows)))
+        await asyncio.gather(*tasks)
+        return summary(rows, time.perf_counter() - start)
 
 
-async def closed_loop(bench: Bench, pick: Any, concurrency: int, duration: float) -> dict[str, Any]:
-    rec = Recorder()
-    deadline = time.perf_counter() + duration
-
-    async def worker() -> None:
-        while time.perf_counter() < deadline:
-            op = pick()
-            t = time.perf_counter()
-            outcome = await bench.op(op)
-            rec.add(op, (time.perf_counter() - t) * 1000, outcome)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return rec.summary(time.perf_counter() - start)
-
-
-async def open_loop(bench: Bench, rate: float, duration: float) -> dict[str, Any]:
-    """Requests leave on a fixed schedule whatever the server does; latency counts from that schedule."""
-    rec, tasks = Recorder(), set()
-    start = time.perf_counter() + 0.05
-
-    async def one(op: str, scheduled: float) -> None:
-        outcome = await bench.op(op)
-        rec.add(op, (time.perf_counter() - scheduled) * 1000, outcome)
-
-    for i in range(int(rate * duration)):
-        scheduled = start + i / rate
-        if (delay := scheduled - time.perf_counter()) > 0:
-            await asyncio.sleep(delay)
-        task = asyncio.create_task(one(bench.pick(), scheduled))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-    await asyncio.gather(*tasks)
-    return rec.summary(time.perf_counter() - start)
-
-
-def cpu_times(pgid: int | None) -> dict[str, float]:
-    """Seconds of CPU: the whole machine (busy), this client, the hub's process group."""
-    tick = os.sysconf("SC_CLK_TCK")
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+def cpu_seconds(hub_pgid: int | None) -> dict[str, float]:
+    """CPU seconds so far: the whole machine (busy), this load generator, the hub's process group."""
+    tick, hub = os.sysconf("SC_CLK_TCK"), 0
+    cpu = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    hub = 0
-    for stat in Path("/proc").glob("[0-9]*/stat") if pgid else []:
-        try:
-            rest = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(rest[2]) == pgid:
-            hub += int(rest[11]) + int(rest[12])
-    return {
-        "machine": (sum(fields) - fields[3] - fields[4]) / tick,
-        "client": usage.ru_utime + usage.ru_stime,
-        "hub": hub / tick,
-        "wall": time.perf_counter(),
-    }
+    for stat in Path("/proc").glob("[0-9]*/stat") if hub_pgid else []:
+        with contextlib.suppress(OSError):  # a process that ended meanwhile
+            f = stat.read_text().rsplit(")", 1)[1].split()
+            hub += int(f[11]) + int(f[12]) if int(f[2]) == hub_pgid else 0
+    machine, steal = (sum(cpu) - cpu[3] - cpu[4] - cpu[7]) / tick, cpu[7] / tick  # steal: the hypervisor's
+    client, wall = usage.ru_utime + usage.ru_stime, time.perf_counter()
+    return {"wall": wall, "machine": machine, "client": client, "hub": hub / tick, "steal": steal}
 
 
 def cores_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     wall = after["wall"] - before["wall"]
-    used = {k: round((after[k] - before[k]) / wall, 2) for k in ("machine", "client", "hub")}
+    used = {k: round((after[k] - before[k]) / wall, 2) for k in ("machine", "client", "hub", "steal")}
     used["other"] = round(used["machine"] - used["client"] - used["hub"], 2)  # PostgreSQL, Redis, the rest
     return used
 
 
-async def run(args: argparse.Namespace, url: str, pgid: int | None, platform_key: str) -> dict[str, Any]:
-    pool = Pool(url, args.concurrency, args.client)
-    bench = Bench(pool, args.seed)
-    results: dict[str, Any] = {"phases": {}, "cores_used": {}}
+async def run(args: argparse.Namespace, url: str, hub_pgid: int | None, platform_key: str) -> dict[str, Any]:
+    pool = Pool(url, args.concurrency)
+    bench, results = Bench(pool, seed=1), {"phases": {}, "cores_used": {}}
     try:
         t = time.perf_counter()
         await bench.seed(platform_key, args.members)
         print(f"seeded {args.members} members in {time.perf_counter() - t:.1f} s", flush=True)
-        warmup = min(2.0, args.duration / 5)
-        phases = [
-            ("ceiling", lambda: closed_loop(bench, lambda: "typename", args.concurrency, args.duration)),
-            ("mix_closed", lambda: closed_loop(bench, bench.pick, args.concurrency, args.duration)),
-            ("mix_open", lambda: open_loop(bench, args.rate, args.duration)),
-        ]
-        for name, phase in phases:
-            if name != "mix_open":  # fill connections and the server's parser/validation caches
-                await closed_loop(
-                    bench,
-                    bench.pick if name == "mix_closed" else lambda: "typename",
-                    args.concurrency,
-                    warmup,
-                )
+        phases = {
+            "ceiling": lambda: bench.closed_loop(False, args.concurrency, args.duration),
+            "mix_closed": lambda: bench.closed_loop(True, args.concurrency, args.duration),
+            "mix_open": lambda: bench.open_loop(args.rate, args.duration),
+        }
+        for name, phase in phases.items():
+            # Open the connections and fill the workers' caches before measuring.
+            await bench.closed_loop(name != "ceiling", args.concurrency, min(2.0, args.duration / 5))
             print(f"phase {name} ...", flush=True)
-            before = cpu_times(pgid)
+            before = cpu_seconds(hub_pgid)
             results["phases"][name] = await phase()
-            results["cores_used"][name] = cores_used(before, cpu_times(pgid))
-        results["audit"] = await bench.gql(Q_AUDIT, {}, platform_key, "ledgerAudit")
+            results["cores_used"][name] = cores_used(before, cpu_seconds(hub_pgid))
+        results["audit"] = await bench.gql(AUDIT, {}, platform_key, "ledgerAudit")
     finally:
-        await pool.close()
+        pool.close()
     return results
 
 
-def start_hub(args: argparse.Namespace, log: Any) -> subprocess.Popen[bytes]:
-    cmd = [str(HUB), "serve", "--host", "127.0.0.1", "--port", str(PORT), "--workers", str(args.workers)]
-    return subprocess.Popen(
-        cmd, env=hub_env(args), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+def hub_env(args: argparse.Namespace) -> dict[str, str]:
+    db = args.database_url + ("&" if "?" in args.database_url else "?") + "maxsize=10"
+    env = {"HUB_DATABASE_URL": db, "HUB_REDIS_URL": args.redis_url, "HUB_REDIS_PREFIX": "bench:"}
+    return {**os.environ, **env, "HUB_SECRET_KEY": "bench"}
+
+
+def start_hub(args: argparse.Namespace, url: str, log: str) -> subprocess.Popen[bytes]:
+    u = urlsplit(args.database_url)  # a fresh database every run, so that runs are comparable
+    if not re.fullmatch(r"\w+", name := u.path.lstrip("/")):
+        raise SystemExit(f"unexpected database name {name!r}")
+    drop, create = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
+    asyncio.run(sql(urlunsplit(u._replace(path="/test", query="")), drop, create))
+    print(f"starting the hub on {url} ({args.workers} workers, log {log})", flush=True)
+    serve = [HUB, "serve", "--host", "127.0.0.1", "--port", str(PORT), "--workers", str(args.workers)]
+    with open(log, "ab") as out:
+        return subprocess.Popen(serve, env=hub_env(args), stdout=out, stderr=out, start_new_session=True)
 
 
 def stop_hub(proc: subprocess.Popen[bytes]) -> None:
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
-            os.killpg(proc.pid, sig)
-            proc.wait(wait)
-            return
-        except ProcessLookupError:
-            return
+            proc.wait(15)
         except subprocess.TimeoutExpired:
-            continue
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
-def hub_env(args: argparse.Namespace) -> dict[str, str]:
-    sep = "&" if "?" in args.database_url else "?"
-    return {
-        **os.environ,
-        "HUB_DATABASE_URL": f"{args.database_url}{sep}maxsize=10",
-        "HUB_REDIS_URL": args.redis_url,
-        "HUB_REDIS_PREFIX": "bench:",
-        "HUB_SECRET_KEY": "bench",
-    }
-
-
-async def recreate_database(database_url: str) -> None:
-    u = urlsplit(database_url)
-    name = u.path.lstrip("/")
-    if not re.fullmatch(r"\w+", name):
-        raise SystemExit(f"unexpected database name {name!r}")
-    conn = await asyncpg.connect(urlunsplit(u._replace(path="/test", query="")))
+async def sql(database_url: str, *statements: str) -> Any:
+    conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        return [await conn.fetchval(statement) for statement in statements]
     finally:
         await conn.close()
 
 
-async def versions(args: argparse.Namespace) -> dict[str, str]:
-    import redis.asyncio as redis
-
-    conn = await asyncpg.connect(args.database_url)
-    r = redis.from_url(args.redis_url)
-    try:
-        return {
-            "postgresql": await conn.fetchval("SHOW server_version"),
-            "redis": (await r.info("server"))["redis_version"],
-        }
-    finally:
-        await conn.close()
-        await r.aclose()
+def machine(args: argparse.Namespace) -> dict[str, Any]:
+    cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
+    mem = int(re.findall(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text())[0])
+    info = {"nproc": os.cpu_count(), "cpu": cpu[1] if cpu else "?", "memory_gib": round(mem / 2**20, 1)}
+    info["postgresql"] = asyncio.run(sql(args.database_url, "SHOW server_version"))[0]
+    info["redis"] = redis.Redis.from_url(args.redis_url).info()["redis_version"]
+    return {**info, "python": platform.python_version(), "kernel": platform.release()}
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes] | None, log_path: str) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+def wait_ready(url: str, proc: subprocess.Popen[bytes] | None, log: str) -> None:
+    for _ in range(300):
         if proc is not None and proc.poll() is not None:
-            raise SystemExit(f"the hub exited with {proc.returncode}; see {log_path}")
-        try:
+            raise SystemExit(f"the hub exited with {proc.returncode}; see {log}")
+        with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                 return
-        except httpx.HTTPError:
-            pass
         time.sleep(0.3)
-    raise SystemExit(f"the hub at {url} is not ready after 90 s; see {log_path}")
-
-
-def machine() -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
-    mem = re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text())
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model[1] if model else "?",
-        "python": platform.python_version(),
-        "memory_gib": round(int(mem[1]) / 2**20, 1) if mem else None,
-        "kernel": platform.release(),
-    }
+    raise SystemExit(f"the hub at {url} is not ready; see {log}")
 
 
 def report(results: dict[str, Any]) -> None:
-    print(
-        f"\n{'phase':<11} {'op':<9} {'count':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'insuff':>6}"
-    )
+    print("\nphase       op          count    req/s   p50 ms   p99 ms errors insuff")
     for phase, ops in results["phases"].items():
         for op, s in ops.items():
-            print(
-                f"{phase:<11} {op:<9} {s['count']:>7} {s['req_s']:>8} {s['p50_ms']!s:>8} {s['p99_ms']!s:>8} "
-                f"{s['errors']:>6} {s['insufficient']:>6}"
-            )
-    print("\ncores used (of", results["machine"]["nproc"], "):")
+            cells = [f"{s[k]!s:>{w}}" for k, w in zip(s, (7, 8, 8, 8, 6, 6), strict=True)]
+            print(f"{phase:<11} {op:<9} " + " ".join(cells))
+    print(f"\ncores used (of {results['machine']['nproc']}; busy before the run: {results['busy_before']}):")
     for phase, used in results["cores_used"].items():
         print(f"  {phase:<11} " + "  ".join(f"{k} {v}" for k, v in used.items()))
-    audit = results["audit"]
-    print(
-        f"\nledger audit: ok={audit['ok']} violations={len(audit['violations'])} "
-        f"transactions={audit['transactions']} postings={audit['postings']}"
-    )
+    audit, violations = results["audit"], len(results["audit"]["violations"])
+    print(f"\nledger audit: ok={audit['ok']}, {violations} violations, {audit['postings']} postings")
     for name, met in results["targets"].items():
-        print(f"target {name}: {'MET' if met else 'NOT MET'}")
+        print(f"target {name}: {'met' if met else 'NOT MET'}")
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], prog="python -m bench.pos_mix")
+    p = argparse.ArgumentParser(prog="python -m bench.pos_mix", description=__doc__)
     p.add_argument("--url", help="a running hub (default: start one on port 8150)")
     p.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/hub_bench")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--duration", type=float, default=15, help="seconds per phase")
-    p.add_argument("--concurrency", type=int, default=50, help="connections (closed-loop clients)")
+    p.add_argument("--concurrency", type=int, default=50, help="connections and closed-loop clients")
     p.add_argument("--rate", type=float, default=300, help="req/s of the open-loop phase")
     p.add_argument("--members", type=int, default=200)
-    p.add_argument("--client", choices=["raw", "httpx"], default="raw", help="load generator's HTTP client")
-    p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     url = (args.url or f"http://127.0.0.1:{PORT}").rstrip("/")
-    proc = None
-    log = tempfile.NamedTemporaryFile(prefix="hub-bench-", suffix=".log", delete=False)  # noqa: SIM115
+    idle = cpu_seconds(None)
+    time.sleep(1)
+    if (busy_before := cores_used(idle, cpu_seconds(None))["machine"]) > 0.2:
+        print(f"warning: {busy_before} cores were already busy before the run", flush=True)
+    proc, log = None, tempfile.NamedTemporaryFile(prefix="hub-bench-", suffix=".log", delete=False).name
     try:
-        if args.url is None:
-            asyncio.run(recreate_database(args.database_url))
-            print(f"starting the hub on {url} ({args.workers} workers, log {log.name})", flush=True)
-            proc = start_hub(args, log)
-        wait_ready(url, proc, log.name)
-        out = subprocess.run(
-            [str(HUB), "keys", "create", "--role", "platform", "--label", "bench"],
-            env=hub_env(args),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        platform_key = out.stdout.strip().splitlines()[-1]
-        try:
-            import uvloop
-
-            results = uvloop.run(run(args, url, proc.pid if proc else None, platform_key))
-        except ImportError:
-            results = asyncio.run(run(args, url, proc.pid if proc else None, platform_key))
+        proc = None if args.url else start_hub(args, url, log)
+        wait_ready(url, proc, log)
+        cmd = [HUB, "keys", "create", "--role", "platform", "--label", "bench"]
+        key = subprocess.run(cmd, env=hub_env(args), capture_output=True, text=True, check=True).stdout
+        results = uvloop.run(run(args, url, proc.pid if proc else None, key.strip().splitlines()[-1]))
     finally:
         if proc is not None:
             stop_hub(proc)
-    results["machine"] = {**machine(), **asyncio.run(versions(args))}
-    results["date"] = datetime.now(UTC).isoformat(timespec="seconds")
-    results["config"] = {k: v for k, v in vars(args).items()}
-    open_all = results["phases"]["mix_open"].get("all", {})
+    date = datetime.now(UTC).isoformat(timespec="seconds")
+    git = ["git", "-C", str(ROOT)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout
+    if subprocess.run([*git, "status", "--porcelain", "hub"], capture_output=True, text=True).stdout:
+        commit = commit.strip() + " with uncommitted changes in hub/"
+    results.update(date=date, commit=commit.strip(), config=vars(args), machine=machine(args))
+    results["busy_before"] = busy_before
+    earn, open_all = (
+        results["phases"]["mix_closed"].get("earn", {}),
+        results["phases"]["mix_open"].get("all", {}),
+    )
     results["targets"] = {
-        "earn >= 600 req/s closed-loop": results["phases"]["mix_closed"]["earn"]["req_s"] >= 600,
-        f"p99 < 100 ms at {args.rate:g} req/s": (open_all.get("p99_ms") or 1e9) < 100,
+        "earn >= 600 req/s (closed loop)": earn.get("req_s", 0) >= 600,
+        f"p99 < 100 ms at {args.rate:g} req/s (open loop)": (open_all.get("p99_ms") or 1e9) < 100,
     }
     report(results)
-    out_path = ROOT / "bench" / "results" / "latest.json"
-    out_path.parent.mkdir(exist_ok=True)
-    out_path.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nresults written to {out_path.relative_to(ROOT)}")
+    path = ROOT / "bench" / "results" / "latest.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nresults written to {path.relative_to(ROOT)}")
     return 0 if results["audit"]["ok"] else 1
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -90,9 +91,12 @@ async def backend_env() -> AsyncIterator[dict[str, str]]:
     else:
         env["HUB_DATABASE_URL"] = f"sqlite://{tmp}/hub.sqlite3"
     await db.migrate(env["HUB_DATABASE_URL"])
-    yield env
-    if BACKEND == "postgres":
-        await _drop_pg_database(url)
+    try:
+        yield env
+    finally:
+        if BACKEND == "postgres":
+            await _drop_pg_database(url)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

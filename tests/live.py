@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -96,6 +97,7 @@ async def live_hubs(count: int) -> AsyncIterator[tuple[list[HubProcess], dict[st
             hub.stop()
         if pg_url:
             await conftest._drop_pg_database(pg_url)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def create_platform_key(env: dict[str, str]) -> str:

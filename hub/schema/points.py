@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import strawberry
 from strawberry import relay
 
@@ -53,57 +55,54 @@ class PointsPayload:
     )
 
 
-def _fields(result: PointsResult) -> dict:
-    return {
-        "transaction": LedgerTransaction.from_model(result.transaction),
-        "membership": Membership.from_model(result.membership),
-        "points": result.points,
-        "balance": result.balance,
-    }
+async def _points_write(
+    info: Info,
+    write: Callable[..., Awaitable[PointsResult]],
+    membership_id: relay.GlobalID,
+    *args: object,
+) -> PointsPayload:
+    """Decode the membership, run one points write, and shape its payload or its userErrors."""
+
+    async def run() -> dict:
+        result = await write(
+            info.context.principal, decode_id(membership_id, "Membership", "membershipId"), *args
+        )
+        return {
+            "transaction": LedgerTransaction.from_model(result.transaction),
+            "membership": Membership.from_model(result.membership),
+            "points": result.points,
+            "balance": result.balance,
+        }
+
+    return await mutate(PointsPayload, run)
 
 
 @strawberry.type
 class PointsMutation:
     @strawberry.mutation(description="Store: record a purchase; it earns at the brand's rate.")
     async def record_purchase(self, info: Info, input: RecordPurchaseInput) -> PointsPayload:
-        async def run() -> dict:
-            return _fields(
-                await service.record_purchase(
-                    info.context.principal,
-                    decode_id(input.membership_id, "Membership", "membershipId"),
-                    input.amount_fen,
-                    input.idempotency_key,
-                )
-            )
-
-        return await mutate(PointsPayload, run)
+        return await _points_write(
+            info, service.record_purchase, input.membership_id, input.amount_fen, input.idempotency_key
+        )
 
     @strawberry.mutation(description="Store: spend points (burned; the catalog comes later).")
     async def redeem_points(self, info: Info, input: RedeemPointsInput) -> PointsPayload:
-        async def run() -> dict:
-            return _fields(
-                await service.redeem_points(
-                    info.context.principal,
-                    decode_id(input.membership_id, "Membership", "membershipId"),
-                    input.points,
-                    input.reason,
-                    input.idempotency_key,
-                )
-            )
-
-        return await mutate(PointsPayload, run)
+        return await _points_write(
+            info,
+            service.redeem_points,
+            input.membership_id,
+            input.points,
+            input.reason,
+            input.idempotency_key,
+        )
 
     @strawberry.mutation(description="Brand HQ: add or remove points with a reason.")
     async def adjust_points(self, info: Info, input: AdjustPointsInput) -> PointsPayload:
-        async def run() -> dict:
-            return _fields(
-                await service.adjust_points(
-                    info.context.principal,
-                    decode_id(input.membership_id, "Membership", "membershipId"),
-                    input.points,
-                    input.reason,
-                    input.idempotency_key,
-                )
-            )
-
-        return await mutate(PointsPayload, run)
+        return await _points_write(
+            info,
+            service.adjust_points,
+            input.membership_id,
+            input.points,
+            input.reason,
+            input.idempotency_key,
+        )

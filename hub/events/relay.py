@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 _RELAY_LOCK_ID = 0x46484F42  # "FHOB"
 BATCH = 500
+BATCH_WAIT_SECONDS = 0.005
 _wake: asyncio.Event | None = None
 
 
@@ -65,6 +66,8 @@ async def run_relay(broker: LocalBroker, poll_seconds: float) -> None:
     while True:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(_wake.wait(), timeout=poll_seconds)
+            # Under load, let a few more commits land so one relay transaction carries them all.
+            await asyncio.sleep(BATCH_WAIT_SECONDS)
         _wake.clear()
         try:
             while await publish_pending(broker) == BATCH:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from hub.auth import Principal
 from hub.errors import DomainError, ErrorCode
+from hub.ledger import lots as lots_module
 from hub.ledger.accounts import member_key, shard_for, system_key
 from hub.ledger.audit import audit
 from hub.ledger.engine import IdempotencyClaim, Leg, post_transaction
@@ -81,7 +82,11 @@ async def test_random_operations_keep_the_audit_clean_and_match_a_model(
         assert report.ok, report.violations
 
 
-async def test_a_debit_draws_from_lots_soonest_expiry_first(world: World) -> None:
+@pytest.mark.parametrize("chunk", [1, 2, 50])
+async def test_a_debit_draws_from_lots_soonest_expiry_first(
+    world: World, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lots_module, "CHUNK", chunk)  # lots are read in chunks of this size
     brand_id = pk(world.a.id)
     membership_gid, _, _ = await world.enroll()
     membership_id = pk(membership_gid)

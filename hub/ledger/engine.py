@@ -19,7 +19,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -309,7 +309,3 @@ async def _write_outbox(
     ]
     if rows:
         await OutboxEvent.bulk_create(rows, using_db=conn)
-
-
-def now() -> datetime:
-    return datetime.now(UTC)

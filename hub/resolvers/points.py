@@ -61,11 +61,12 @@ async def _move_points(
     The brand side is the issuance or burn shard of this membership (see ``hub.ledger.accounts``).
     """
     brand_id = membership.brand_id
+    mine = member_key(brand_id, membership.id)
     legs = []
     if points:
         legs = [
             Leg(system_key(brand_id, counterpart, shard_for(membership.id)), -points),
-            Leg(member_key(brand_id, membership.id), points),
+            Leg(mine, points),
         ]
     posted = await post_transaction(
         brand_id=brand_id,
@@ -77,7 +78,6 @@ async def _move_points(
         reason=reason,
         details=details,
     )
-    mine = member_key(brand_id, membership.id)
     locked = next((a for a in posted.accounts.values() if a.key == mine), None)
     # A replay, or a purchase too small to earn a point, locked nothing: read the account.
     account_id, balance = (locked.id, locked.balance) if locked else await _id_and_balance(membership)

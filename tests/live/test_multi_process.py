@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.helpers import Api, World, make_world
-from tests.live import create_platform_key, live_hubs
+from tests.processes import create_platform_key, live_hubs
 
 pytestmark = pytest.mark.server
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests import conftest
 from tests.helpers import BALANCE_SUBSCRIPTION, Api, World, WsClient, make_world
-from tests.live import HubProcess, create_platform_key, live_hubs
+from tests.processes import HubProcess, create_platform_key, live_hubs
 
 pytestmark = pytest.mark.server
 

@@ -9,7 +9,7 @@ import pytest
 from hub.schema.schema import build_schema
 from tests.helpers import Api, World, make_world
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,22 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+def _env_switch(name: str, default: bool) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"on", "true", "1", "yes"}:
+        return True
+    if raw in {"off", "false", "0", "no"}:
+        return False
+    raise ValueError(f"{name} must be on or off, not {raw!r}")
+
+
 def _secret_key() -> str:
     """The signing key for member tokens.
 
@@ -35,6 +51,41 @@ def _secret_key() -> str:
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    """The background worker (``hub/worker``): embedded in ``hub serve`` or run alone as ``hub worker``."""
+
+    # HUB_WORKER=off: ``hub serve`` runs no jobs (run ``hub worker`` processes instead).
+    embedded: bool = True
+    concurrency: int = 2  # jobs one worker process runs at once
+    poll_seconds: float = 1.0  # how often an idle worker looks for due jobs and schedules
+    lease_seconds: float = 30.0  # a job whose worker stopped heartbeating is taken over after this
+    max_attempts: int = 5  # runs that crashed or raised, before the job is marked failed
+    chunk_timeout_seconds: float = 300.0  # a chunk running longer is abandoned and retried
+    stop_grace_seconds: float = 10.0  # at shutdown, how long a running chunk may take to finish
+    failures_kept: int = 1000  # failed items recorded per job (all are counted)
+    # Schedules turned off by name, or "all" (HUB_SCHEDULES_OFF=expire-lots,mature-pending).
+    schedules_off: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_env(cls) -> WorkerSettings:
+        off = os.environ.get("HUB_SCHEDULES_OFF") or ""
+        return cls(
+            embedded=_env_switch("HUB_WORKER", cls.embedded),
+            concurrency=_env_int("HUB_WORKER_CONCURRENCY", cls.concurrency),
+            poll_seconds=_env_float("HUB_WORKER_POLL_SECONDS", cls.poll_seconds),
+            lease_seconds=_env_float("HUB_WORKER_LEASE_SECONDS", cls.lease_seconds),
+            max_attempts=_env_int("HUB_WORKER_MAX_ATTEMPTS", cls.max_attempts),
+            chunk_timeout_seconds=_env_float("HUB_WORKER_CHUNK_TIMEOUT", cls.chunk_timeout_seconds),
+            stop_grace_seconds=_env_float("HUB_WORKER_STOP_GRACE", cls.stop_grace_seconds),
+            failures_kept=_env_int("HUB_WORKER_FAILURES_KEPT", cls.failures_kept),
+            schedules_off=frozenset(name.strip() for name in off.split(",") if name.strip()),
+        )
+
+    def schedule_enabled(self, name: str) -> bool:
+        return "all" not in self.schedules_off and name not in self.schedules_off
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite://hub.sqlite3"
     redis_url: str | None = None
@@ -47,6 +98,7 @@ class Settings:
     max_query_tokens: int = 2000
     max_aliases: int = 15
     relay_poll_seconds: float = 0.5
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -61,4 +113,5 @@ class Settings:
             max_query_depth=_env_int("HUB_MAX_QUERY_DEPTH", cls.max_query_depth),
             max_query_tokens=_env_int("HUB_MAX_QUERY_TOKENS", cls.max_query_tokens),
             max_aliases=_env_int("HUB_MAX_ALIASES", cls.max_aliases),
+            worker=WorkerSettings.from_env(),
         )

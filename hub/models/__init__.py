@@ -2,6 +2,7 @@
 
 from hub.models.auth import ApiKey, Role
 from hub.models.brands import Brand, Store
+from hub.models.jobs import FINISHED_STATUSES, Job, JobItemFailure, JobStatus
 from hub.models.ledger import (
     Account,
     AccountKind,
@@ -16,11 +17,15 @@ from hub.models.ledger import (
 from hub.models.members import Member, Membership
 
 __all__ = [
+    "FINISHED_STATUSES",
     "Account",
     "AccountKind",
     "ApiKey",
     "Asset",
     "Brand",
+    "Job",
+    "JobItemFailure",
+    "JobStatus",
     "LedgerTransaction",
     "Lot",
     "LotAllocation",

@@ -25,6 +25,8 @@ from hub.events.relay import run_relay, stop_relay
 from hub.schema.context import HubContext, Services
 from hub.schema.schema import build_schema
 from hub.settings import Settings
+from hub.worker.process import start_embedded
+from hub.worker.registry import Registry, default_registry
 
 log = logging.getLogger(__name__)
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -73,8 +75,9 @@ def _never_executed(body: dict[str, Any]) -> bool:
     return body.get("data") is None and bool(errors) and all("path" not in e for e in errors)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, job_registry: Registry | None = None) -> Starlette:
     settings = settings or Settings.from_env()
+    jobs = job_registry or default_registry()
     tokens = MemberTokens(settings.secret_key, settings.member_token_ttl_seconds)
     broker = make_broker(settings.redis_url, settings.redis_prefix)
     services = Services(settings, broker, Authenticator(tokens), tokens)
@@ -89,6 +92,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await db.init_db(settings.database_url)
         await broker.start()
         relay = asyncio.create_task(run_relay(broker, settings.relay_poll_seconds), name="relay")
+        # Background jobs (hub/worker), unless HUB_WORKER=off leaves them to `hub worker` processes.
+        app.state.worker = await start_embedded(settings, broker, jobs)
         # Move what start-up allocated out of the collector's sight: full collections then scan only
         # what requests create, which cut gen-2 pauses from 60-100 ms to 13-30 ms (bench/README.md).
         gc.collect()
@@ -96,6 +101,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            if app.state.worker is not None:
+                await app.state.worker.stop()
             relay.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await relay

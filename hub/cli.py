@@ -1,4 +1,4 @@
-"""The ``hub`` command: serve, migrate, keys, audit."""
+"""The ``hub`` command: serve, worker, migrate, keys, audit."""
 
 from __future__ import annotations
 
@@ -63,6 +63,18 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from hub.worker.process import run_worker
+    from hub.worker.registry import default_registry
+
+    if args.concurrency is not None:
+        settings = replace(settings, worker=replace(settings.worker, concurrency=args.concurrency))
+    asyncio.run(run_worker(settings, default_registry()))
+    return 0
+
+
 def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
     from hub.resolvers.keys import create_api_key
 
@@ -124,6 +136,10 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+
+    worker = sub.add_parser("worker", help="run background jobs until SIGTERM (no HTTP)")
+    worker.add_argument("--concurrency", type=int, help="jobs at once (default HUB_WORKER_CONCURRENCY)")
+    worker.set_defaults(func=cmd_worker)
 
     keys = sub.add_parser("keys", help="API keys and member tokens")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

@@ -1,0 +1,58 @@
+"""Where runners live: alone in ``hub worker``, or inside ``hub serve`` (embedded mode).
+
+``hub worker`` needs the same ``HUB_*`` environment as the servers (database, Redis for live progress
+and for the balance events its ledger writes, the secret). It does not migrate: run ``hub migrate``
+(or start a ``hub serve``) first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from hub import db
+from hub.events.broker import LocalBroker, make_broker
+from hub.events.relay import run_relay, stop_relay
+from hub.settings import Settings
+from hub.worker.registry import Registry
+from hub.worker.runner import Runner
+
+log = logging.getLogger("hub.worker")
+
+
+async def start_embedded(settings: Settings, broker: LocalBroker, registry: Registry) -> Runner | None:
+    """The runner ``hub serve`` starts in its lifespan, unless ``HUB_WORKER=off``."""
+    if not settings.worker.embedded:
+        log.info("embedded worker is off (HUB_WORKER=off): jobs run in hub worker processes")
+        return None
+    runner = Runner(registry, broker, settings.worker)
+    await runner.start()
+    return runner
+
+
+async def run_worker(settings: Settings, registry: Registry) -> None:
+    """Run a runner until SIGTERM or SIGINT, then stop it cleanly (see ``Runner.stop``)."""
+    await db.init_db(settings.database_url)
+    broker = make_broker(settings.redis_url, settings.redis_prefix)
+    await broker.start()
+    # Jobs post to the ledger: this process relays the balance events of its own commits.
+    relay = asyncio.create_task(run_relay(broker, settings.relay_poll_seconds), name="relay")
+    runner = Runner(registry, broker, settings.worker)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await runner.start()
+        await stop.wait()
+        log.info("stopping: finishing or handing back running jobs")
+        await runner.stop()
+    finally:
+        relay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+        stop_relay()
+        await broker.close()
+        await db.close_db()

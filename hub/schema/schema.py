@@ -24,6 +24,7 @@ from hub.errors import DomainError
 from hub.schema.audit import AuditQuery
 from hub.schema.brands import BrandMutation, BrandQuery
 from hub.schema.common import BIGINT_SCALAR, BigInt
+from hub.schema.jobs import Job, JobMutation, JobQuery
 from hub.schema.keys import KeyMutation
 from hub.schema.members import MemberMutation, MemberQuery
 from hub.schema.nodes import Brand, LedgerTransaction, Membership, Store
@@ -37,14 +38,14 @@ log = logging.getLogger("hub.errors")
 def _query_type() -> type:
     # Built per schema: Strawberry's relay node field can belong to one schema only.
     @strawberry.type
-    class Query(BrandQuery, MemberQuery, AuditQuery):
+    class Query(BrandQuery, MemberQuery, AuditQuery, JobQuery):
         node: strawberry.relay.Node | None = strawberry.relay.node()
 
     return Query
 
 
 @strawberry.type
-class Mutation(BrandMutation, KeyMutation, MemberMutation, PointsMutation):
+class Mutation(BrandMutation, KeyMutation, MemberMutation, PointsMutation, JobMutation):
     pass
 
 
@@ -86,7 +87,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=_query_type(),
         mutation=Mutation,
         subscription=Subscription,
-        types=[Brand, Store, Membership, LedgerTransaction],
+        types=[Brand, Store, Membership, LedgerTransaction, Job],
         extensions=extensions,
         config=StrawberryConfig(scalar_map={BigInt: BIGINT_SCALAR}),
     )

@@ -20,8 +20,9 @@ from starlette.applications import Starlette
 
 from hub import db
 from hub.app import create_app
-from hub.settings import Settings
+from hub.settings import Settings, WorkerSettings
 from tests.helpers import Api
+from tests.worker.handlers import session_jobs
 
 BACKEND = os.environ.get("HUB_TEST_BACKEND", "sqlite")
 PG_ADMIN_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
@@ -107,12 +108,13 @@ def settings(backend_env: dict[str, str]) -> Settings:
         redis_prefix=backend_env.get("HUB_REDIS_PREFIX", "hub:"),
         secret_key=backend_env["HUB_SECRET_KEY"],
         relay_poll_seconds=0.2,
+        worker=WorkerSettings(poll_seconds=0.2),
     )
 
 
 @pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
-    application = create_app(settings)
+    application = create_app(settings, job_registry=session_jobs())
     # httpx's ASGITransport does not run the lifespan (STACK-NOTES): run it for the whole session.
     async with application.router.lifespan_context(application):
         yield application

@@ -109,3 +109,37 @@ def create_platform_key(env: dict[str, str]) -> str:
         text=True,
     )
     return out.stdout.strip().splitlines()[-1]
+
+
+class WorkerProcess:
+    """A ``hub worker`` process with the example job handlers (``tests/worker/run_worker.py``)."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._out = log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.worker.run_worker"],
+            cwd=Path(__file__).resolve().parent.parent,
+            env={**os.environ, **env},
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind, like a crash or an OOM kill."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def terminate(self, timeout: float = 20.0) -> int:
+        """SIGTERM, as a deploy or a scale-down sends it; returns the exit code."""
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def close(self) -> None:
+        self.kill()
+        self._out.close()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,7 +22,10 @@ from tortoise import connections
 from hub import db
 from hub.auth import Authenticator, MemberTokens
 from hub.events.broker import make_broker
-from hub.events.relay import run_relay, stop_relay
+from hub.events.publisher import Publisher
+from hub.events.relay import run_relay
+from hub.ledger.engine import LedgerWriter
+from hub.ledger.events import CommitHook, CommittedBatch
 from hub.schema.context import HubContext, Services
 from hub.schema.schema import build_schema
 from hub.settings import Settings
@@ -75,12 +79,29 @@ def _never_executed(body: dict[str, Any]) -> bool:
     return body.get("data") is None and bool(errors) and all("path" not in e for e in errors)
 
 
+def _crash_after(key: str | None, hook: CommitHook) -> CommitHook:
+    """Testing only (HUB_TEST_CRASH_AFTER_COMMIT_KEY): die between a commit and its publishing."""
+    if key is None:
+        return hook
+
+    def crash_or_publish(batch: CommittedBatch) -> None:
+        if any(t.idempotency_key == key for t in batch.transactions):
+            log.warning("crashing after the commit of %s, as HUB_TEST_CRASH_AFTER_COMMIT_KEY asks", key)
+            os._exit(70)
+        hook(batch)
+
+    return crash_or_publish
+
+
 def create_app(settings: Settings | None = None, *, job_registry: Registry | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     jobs = job_registry or default_registry()
     tokens = MemberTokens(settings.secret_key, settings.member_token_ttl_seconds)
-    broker = make_broker(settings.redis_url, settings.redis_prefix)
-    services = Services(settings, broker, Authenticator(tokens), tokens)
+    broker = make_broker(settings.redis_url, settings.redis_prefix, settings.redis_socket_timeout)
+    # The writer's commit hook is the publisher: events leave this process right after each commit.
+    publisher = Publisher(broker, send_timeout=settings.redis_socket_timeout * 2)
+    ledger = LedgerWriter(_crash_after(settings.crash_after_commit_key, publisher.on_commit))
+    services = Services(settings, broker, Authenticator(tokens), tokens, ledger)
     graphql = HubGraphQL(
         services,
         graphql_ide="graphiql",
@@ -91,9 +112,12 @@ def create_app(settings: Settings | None = None, *, job_registry: Registry | Non
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.init_db(settings.database_url)
         await broker.start()
-        relay = asyncio.create_task(run_relay(broker, settings.relay_poll_seconds), name="relay")
+        publisher.start()
+        relay = asyncio.create_task(
+            run_relay(broker, settings.relay_poll_seconds, settings.relay_grace_seconds), name="relay"
+        )
         # Background jobs (hub/worker), unless HUB_WORKER=off leaves them to `hub worker` processes.
-        app.state.worker = await start_embedded(settings, broker, jobs)
+        app.state.worker = await start_embedded(settings, broker, jobs, ledger)
         # Move what start-up allocated out of the collector's sight: full collections then scan only
         # what requests create, which cut gen-2 pauses from 60-100 ms to 13-30 ms (bench/README.md).
         gc.collect()
@@ -103,10 +127,11 @@ def create_app(settings: Settings | None = None, *, job_registry: Registry | Non
         finally:
             if app.state.worker is not None:
                 await app.state.worker.stop()
+            await ledger.aclose()
+            await publisher.close()
             relay.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await relay
-            stop_relay()
             await broker.close()
             await db.close_db()
 

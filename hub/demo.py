@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hub.auth import MemberTokens, Principal
+from hub.ledger.engine import LedgerWriter
 from hub.models import Brand, Membership, Role, Store
 from hub.resolvers import brands, keys, members, points
 
@@ -13,6 +14,11 @@ PHONES = [f"1380013{n:04d}" for n in range(12)]
 
 
 async def _seed() -> None:
+    async with LedgerWriter() as ledger:  # no subscribers yet: the relay publishes these events
+        await _seed_with(ledger)
+
+
+async def _seed_with(ledger: LedgerWriter) -> None:
     mart = await brands.create_brand(PLATFORM, SUPERMARKET, earn_points=1, earn_unit_fen=100)
     wash = await brands.create_brand(PLATFORM, CARWASH, earn_points=1, earn_unit_fen=1000)
     mart_hq = Principal(Role.BRAND, brand_id=mart.id)
@@ -37,12 +43,12 @@ async def _seed() -> None:
             pos = Principal(Role.STORE, brand_id=store.brand_id, store_id=store.id)
             membership, _ = await members.enroll_member(pos, phone)
             for n, amount in enumerate([12_880, 4_550 + 1_000 * i, 39_900][: 1 + i % 3]):
-                await points.record_purchase(pos, membership.id, amount, f"demo-{store.code}-{i}-{n}")
+                await points.record_purchase(ledger, pos, membership.id, amount, f"demo-{store.code}-{i}-{n}")
             if i % 4 == 1:
-                await points.redeem_points(pos, membership.id, 10, "Free coffee", f"demo-r-{i}")
+                await points.redeem_points(ledger, pos, membership.id, 10, "Free coffee", f"demo-r-{i}")
     first = await Membership.filter(brand_id=mart.id).order_by("id").first()
     assert first is not None
-    await points.adjust_points(mart_hq, first.id, 200, "Welcome gift", "demo-welcome")
+    await points.adjust_points(ledger, mart_hq, first.id, 200, "Welcome gift", "demo-welcome")
 
 
 async def seed_demo(tokens: MemberTokens) -> dict[str, str]:

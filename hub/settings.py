@@ -97,8 +97,16 @@ class Settings:
     max_query_depth: int = 10
     max_query_tokens: int = 2000
     max_aliases: int = 15
-    relay_poll_seconds: float = 0.5
     worker: WorkerSettings = field(default_factory=WorkerSettings)
+    # The relay publishes outbox rows left unpublished for longer than the grace period (their process
+    # died between commit and publish, or its broker link failed), polling this often.
+    relay_poll_seconds: float = 1.0
+    relay_grace_seconds: float = 5.0
+    # Every Redis command gives up after this long, so a stalled link cannot hold up the process.
+    redis_socket_timeout: float = 2.0
+    # Testing only: the process exits right after committing a transaction with this idempotency key,
+    # before publishing it (the relay test of tests/live proves that the event still arrives).
+    crash_after_commit_key: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -114,4 +122,8 @@ class Settings:
             max_query_tokens=_env_int("HUB_MAX_QUERY_TOKENS", cls.max_query_tokens),
             max_aliases=_env_int("HUB_MAX_ALIASES", cls.max_aliases),
             worker=WorkerSettings.from_env(),
+            relay_poll_seconds=_env_float("HUB_RELAY_POLL_SECONDS", cls.relay_poll_seconds),
+            relay_grace_seconds=_env_float("HUB_RELAY_GRACE_SECONDS", cls.relay_grace_seconds),
+            redis_socket_timeout=_env_float("HUB_REDIS_SOCKET_TIMEOUT", cls.redis_socket_timeout),
+            crash_after_commit_key=os.environ.get("HUB_TEST_CRASH_AFTER_COMMIT_KEY") or None,
         )

@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 
 from hub import db
 from hub.app import create_app
+from hub.ledger.engine import LedgerWriter
 from hub.settings import Settings, WorkerSettings
 from tests.helpers import Api
 from tests.worker.handlers import session_jobs
@@ -118,6 +119,12 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
     # httpx's ASGITransport does not run the lifespan (STACK-NOTES): run it for the whole session.
     async with application.router.lifespan_context(application):
         yield application
+
+
+@pytest.fixture(scope="session")
+def ledger(app: Starlette) -> LedgerWriter:
+    """The app's group-commit writer, for tests that call resolvers or the engine directly."""
+    return app.state.services.ledger
 
 
 @pytest.fixture(scope="session")

@@ -192,6 +192,31 @@ BALANCE_SUBSCRIPTION = """subscription($m: ID, $a: BigInt) {
 }"""
 
 
+async def tamper(sql: str) -> None:
+    """Change ledger rows behind the engine's back, as an attacker or a bug would (audit tests).
+
+    On PostgreSQL the database's own guards refuse that (migration 0002), so they are off for this one
+    transaction: triggers through ``session_replication_role``, and the no-overdraft check is dropped
+    and added back ``NOT VALID`` (rows written later are checked again).
+    """
+    from tortoise import connections
+    from tortoise.transactions import in_transaction
+
+    if connections.get("default").capabilities.dialect != "postgres":
+        await connections.get("default").execute_script(sql)
+        return
+    async with in_transaction() as tx:
+        await tx.execute_script(
+            "SET LOCAL session_replication_role = replica;"
+            " ALTER TABLE account DROP CONSTRAINT account_no_overdraft"
+        )
+        await tx.execute_script(sql)
+        await tx.execute_script(
+            "ALTER TABLE account ADD CONSTRAINT account_no_overdraft"
+            " CHECK (allow_negative OR balance >= 0) NOT VALID"
+        )
+
+
 def pk(global_id: str) -> int:
     """The database id inside a Relay global id."""
     from strawberry.relay import GlobalID

@@ -1,8 +1,12 @@
-"""Publish/subscribe with one interface for one process or many.
+"""Publish/subscribe of balance events, with one interface for one process or many.
 
-``LocalBroker`` delivers within the process. ``RedisBroker`` publishes through Redis and every process
-pattern-subscribes once to the hub's prefix, then fans events out to its local subscribers, so a
-change made through any process reaches a subscriber connected to any other.
+``LocalBroker`` delivers within the process. ``RedisBroker`` also sends each batch of events as one
+message on one Redis channel; every process subscribes to it and hands each event to its own local
+subscribers of that account. A process delivers its own events locally at once and skips them when
+they come back from Redis.
+
+Subscribers lose nothing they can see: a subscriber whose queue overflows, and every subscriber after
+the Redis subscription was re-established, receives ``RESYNC`` and re-reads the ledger.
 """
 
 from __future__ import annotations
@@ -11,25 +15,39 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
+import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any, Final
 
 import redis.asyncio as redis
 
+from hub.ledger.events import BalanceEvent
+
 log = logging.getLogger(__name__)
 
-# Sent to a subscriber whose queue overflowed: it must re-read what it missed from the database.
-RESYNC: dict[str, Any] = {"resync": True}
+
+class _Resync:
+    """Sent to a subscriber that may have missed events: it must re-read them from the ledger."""
+
+    def __repr__(self) -> str:
+        return "RESYNC"
+
+
+RESYNC: Final = _Resync()
+Message = BalanceEvent | _Resync
 QUEUE_SIZE = 1000
 
 
 class Subscription:
-    def __init__(self, channels: frozenset[str]) -> None:
-        self.channels = channels
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
+    __slots__ = ("account_ids", "queue")
 
-    def deliver(self, message: dict[str, Any]) -> None:
+    def __init__(self, account_ids: frozenset[int]) -> None:
+        self.account_ids = account_ids
+        self.queue: asyncio.Queue[Message] = asyncio.Queue(QUEUE_SIZE)
+
+    def deliver(self, message: Message) -> None:
         try:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
@@ -38,15 +56,15 @@ class Subscription:
                 self.queue.get_nowait()
             self.queue.put_nowait(RESYNC)
 
-    async def get(self) -> dict[str, Any]:
+    async def get(self) -> Message:
         return await self.queue.get()
 
 
 class LocalBroker:
-    """Fan-out to the subscribers of this process."""
+    """Fan-out to the subscribers of this process, by account."""
 
     def __init__(self) -> None:
-        self._subs: dict[str, set[Subscription]] = defaultdict(set)
+        self._subs: dict[int, set[Subscription]] = defaultdict(set)
 
     async def start(self) -> None:
         return None
@@ -57,30 +75,40 @@ class LocalBroker:
     async def ping(self) -> bool:
         return True
 
-    async def publish(self, channel: str, message: dict[str, Any]) -> None:
-        self.deliver(channel, message)
+    def deliver(self, events: Iterable[BalanceEvent]) -> None:
+        """Hand events to this process's subscribers (in order, at once)."""
+        subs = self._subs
+        for event in events:
+            for sub in subs.get(event.account_id, ()):
+                sub.deliver(event)
 
-    async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        """Publish in order; the relay sends a whole outbox batch at once."""
-        for channel, message in messages:
-            await self.publish(channel, message)
+    async def publish(self, events: Sequence[BalanceEvent]) -> None:
+        """Deliver events everywhere: here at once, and to the other processes (Redis)."""
+        self.deliver(events)
+        await self.send(events)
 
-    def deliver(self, channel: str, message: dict[str, Any]) -> None:
-        for sub in list(self._subs.get(channel, ())):
-            sub.deliver(message)
+    async def send(self, events: Sequence[BalanceEvent]) -> None:
+        """Send events to the other processes; local delivery is the caller's."""
+        return None
+
+    def resync_all(self) -> None:
+        for sub in {s for subs in self._subs.values() for s in subs}:
+            sub.deliver(RESYNC)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, channels: Iterable[str]) -> AsyncIterator[Subscription]:
-        sub = Subscription(frozenset(channels))
-        for ch in sub.channels:
-            self._subs[ch].add(sub)
+    async def subscribe(self, account_ids: Iterable[int]) -> AsyncIterator[Subscription]:
+        sub = Subscription(frozenset(account_ids))
+        for account_id in sub.account_ids:
+            self._subs[account_id].add(sub)
         try:
             yield sub
         finally:
-            for ch in sub.channels:
-                self._subs[ch].discard(sub)
-                if not self._subs[ch]:
-                    del self._subs[ch]
+            for account_id in sub.account_ids:
+                subs = self._subs.get(account_id)
+                if subs is not None:
+                    subs.discard(sub)
+                    if not subs:
+                        del self._subs[account_id]
 
     @property
     def subscriber_count(self) -> int:
@@ -88,12 +116,32 @@ class LocalBroker:
 
 
 class RedisBroker(LocalBroker):
-    def __init__(self, url: str, prefix: str = "hub:") -> None:
+    """Events between processes through one Redis pub/sub channel.
+
+    Socket timeouts bound every command, so a stalled Redis link delays this process's own publishing
+    by at most ``socket_timeout`` (its events then wait in the outbox for the relay) and never holds
+    anything that other processes wait for. The reader pings Redis when idle and reconnects when the
+    link stops answering; after each reconnect every subscriber re-reads the ledger.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "hub:",
+        *,
+        socket_timeout: float = 2.0,
+        idle_ping_seconds: float = 5.0,
+    ) -> None:
         super().__init__()
-        self.prefix = prefix
-        self._redis = redis.Redis.from_url(url)
+        self.channel = f"{prefix}balance-events"
+        self.origin = secrets.token_hex(8)
+        self.idle_ping_seconds = idle_ping_seconds
+        self._redis = redis.Redis.from_url(
+            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
+        )
         self._reader: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self.reconnects = 0
 
     async def start(self) -> None:
         self._reader = asyncio.create_task(self._read_forever(), name="redis-broker-reader")
@@ -109,37 +157,54 @@ class RedisBroker(LocalBroker):
     async def ping(self) -> bool:
         return bool(await self._redis.ping())
 
-    async def publish(self, channel: str, message: dict[str, Any]) -> None:
-        await self._redis.publish(self.prefix + channel, json.dumps(message))
+    async def send(self, events: Sequence[BalanceEvent]) -> None:
+        if events:
+            body = {"origin": self.origin, "events": [e.to_json() for e in events]}
+            await self._redis.publish(self.channel, json.dumps(body, separators=(",", ":")))
 
-    async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        # One round trip for the batch; Redis runs a pipeline's commands in order.
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for channel, message in messages:
-                pipe.publish(self.prefix + channel, json.dumps(message))
-            await pipe.execute()
+    def _receive(self, data: bytes) -> None:
+        body = json.loads(data)
+        if body.get("origin") == self.origin:
+            return  # delivered here when it was published
+        subs = self._subs
+        self.deliver(BalanceEvent.from_json(e) for e in body["events"] if e["accountId"] in subs)
 
     async def _read_forever(self) -> None:
+        first = True
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
-                    await pubsub.psubscribe(self.prefix + "*")
+                    await pubsub.subscribe(self.channel)
+                    if not first:
+                        # Whatever was published while we were away is in the ledger: re-read it.
+                        self.reconnects += 1
+                        self.resync_all()
+                    first = False
                     self._ready.set()
-                    async for msg in pubsub.listen():
-                        if msg["type"] != "pmessage":
-                            continue
-                        channel = msg["channel"].decode()[len(self.prefix) :]
-                        self.deliver(channel, json.loads(msg["data"]))
+                    await self._listen(pubsub)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                # Events published while disconnected are recovered by subscribers from the ledger.
-                log.exception("redis subscription lost; reconnecting")
-                for subs in list(self._subs.values()):
-                    for sub in subs:
-                        sub.deliver(RESYNC)
-                await asyncio.sleep(1)
+            except Exception as exc:  # noqa: BLE001 - any broken link: reconnect
+                log.warning("redis subscription lost (%r); reconnecting", exc)
+                await asyncio.sleep(0.2)
+
+    async def _listen(self, pubsub: Any) -> None:
+        heard = time.monotonic()
+        pinged = False
+        while True:
+            message = await pubsub.get_message(timeout=1.0)
+            if message is not None:
+                heard, pinged = time.monotonic(), False
+                if message["type"] == "message":
+                    self._receive(message["data"])
+                continue
+            idle = time.monotonic() - heard
+            if idle > 2 * self.idle_ping_seconds and pinged:
+                raise ConnectionError(f"redis did not answer a ping for {idle:.0f} s")
+            if idle > self.idle_ping_seconds and not pinged:
+                await pubsub.ping()
+                pinged = True
 
 
-def make_broker(redis_url: str | None, prefix: str = "hub:") -> LocalBroker:
-    return RedisBroker(redis_url, prefix) if redis_url else LocalBroker()
+def make_broker(redis_url: str | None, prefix: str = "hub:", socket_timeout: float = 2.0) -> LocalBroker:
+    return RedisBroker(redis_url, prefix, socket_timeout=socket_timeout) if redis_url else LocalBroker()

@@ -1,84 +1,80 @@
-"""The outbox relay: publishes committed balance events, in outbox order, then marks them sent.
+"""The outbox relay: publishes the balance events that a process committed but did not publish.
 
-Each process runs one relay. A commit in this process wakes it at once; a poll picks up rows that a
-process left behind when it died between commit and publish. On PostgreSQL a transaction-scoped
-advisory lock lets one relay at a time publish, so events leave in id order, which is commit order per
-account (a later posting on an account can only be written after the earlier one committed).
-Publishing is at least once: a relay that dies after publishing and before marking publishes again,
-and subscribers drop what they have already seen by its sequence number.
+The committing process publishes its events itself, right after the commit (``hub.events.publisher``).
+What is still unpublished after a grace period was left behind by a process that died between commit
+and publish, or whose broker link failed: each process's relay polls for such rows and publishes them.
+
+The scan reads the partial index of unpublished rows, so it costs the same however many published rows
+the outbox keeps. On PostgreSQL a transaction-scoped advisory lock lets one relay at a time read a
+batch, and it is released before anything is sent: a stalled broker link on one process never makes
+another wait. Publishing is at least once (two relays, or a relay and a slow publisher, may send the
+same event); subscribers drop what they have already seen by its sequence number.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from tortoise import connections
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from hub.db import sql
 from hub.events.broker import LocalBroker
+from hub.events.publisher import mark_published
+from hub.ledger.events import BalanceEvent
 
 log = logging.getLogger(__name__)
 
 _RELAY_LOCK_ID = 0x46484F42  # "FHOB"
 BATCH = 500
-BATCH_WAIT_SECONDS = 0.005
-_wake: asyncio.Event | None = None
 
 
-def wake_relay() -> None:
-    if _wake is not None:
-        _wake.set()
+async def _unpublished(grace_seconds: float) -> list[tuple[int, BalanceEvent]]:
+    cutoff = datetime.now(UTC) - timedelta(seconds=grace_seconds)
+    query = (
+        "SELECT id, payload FROM outbox_event WHERE published_at IS NULL AND created_at < ?"
+        f" ORDER BY id LIMIT {BATCH}"
+    )
+    conn = connections.get("default")
+    if conn.capabilities.dialect != "postgres":
+        _, rows = await conn.execute_query(query, [cutoff])
+    else:
+        async with in_transaction() as tx:
+            _, lock = await tx.execute_query("SELECT pg_try_advisory_xact_lock($1) AS ok", [_RELAY_LOCK_ID])
+            if not lock[0]["ok"]:
+                return []
+            _, rows = await tx.execute_query(sql(tx, query), [cutoff])
+    return [(row["id"], BalanceEvent.from_json(_json(row["payload"]))) for row in rows]
 
 
-async def publish_pending(broker: LocalBroker) -> int:
-    """Publish one batch of unsent events; returns how many were sent."""
-    if connections.get("default").capabilities.dialect != "postgres":
-        # SQLite has one writer; a read-then-write transaction would only add "database is locked".
-        return await _publish_batch(broker, connections.get("default"))
-    async with in_transaction() as conn:
-        _, rows = await conn.execute_query("SELECT pg_try_advisory_xact_lock($1) AS ok", [_RELAY_LOCK_ID])
-        if not rows[0]["ok"]:
-            return 0
-        return await _publish_batch(broker, conn)
+def _json(value: object) -> dict:
+    return json.loads(value) if isinstance(value, str | bytes) else value  # type: ignore[return-value]
 
 
-async def _publish_batch(broker: LocalBroker, conn: BaseDBAsyncClient) -> int:
-    from hub.models import OutboxEvent
-
-    events = await OutboxEvent.filter(published_at__isnull=True).order_by("id").limit(BATCH).using_db(conn)
-    if events:
-        await broker.publish_many([(event.channel, event.payload) for event in events])
-        await (
-            OutboxEvent.filter(id__in=[e.id for e in events])
-            .using_db(conn)
-            .update(published_at=datetime.now(UTC))
-        )
-    return len(events)
+async def recover(broker: LocalBroker, grace_seconds: float, send_timeout: float = 5.0) -> int:
+    """Publish one batch of events left unpublished for longer than the grace period."""
+    rows = await _unpublished(grace_seconds)
+    if rows:
+        events = [event for _, event in rows]
+        log.info("relay: publishing %d events a process left unpublished", len(events))
+        broker.deliver(events)
+        await asyncio.wait_for(broker.send(events), send_timeout)
+        await mark_published([outbox_id for outbox_id, _ in rows])
+    return len(rows)
 
 
-async def run_relay(broker: LocalBroker, poll_seconds: float) -> None:
-    global _wake
-    _wake = asyncio.Event()
+async def run_relay(broker: LocalBroker, poll_seconds: float, grace_seconds: float) -> None:
     while True:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_wake.wait(), timeout=poll_seconds)
-            # Under load, let a few more commits land so one relay transaction carries them all.
-            await asyncio.sleep(BATCH_WAIT_SECONDS)
-        _wake.clear()
         try:
-            while await publish_pending(broker) == BATCH:
+            while await recover(broker, grace_seconds) == BATCH:
                 pass
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("outbox relay failed; retrying on the next tick")
+        with contextlib.suppress(TimeoutError):
             await asyncio.sleep(poll_seconds)
-
-
-def stop_relay() -> None:
-    global _wake
-    _wake = None

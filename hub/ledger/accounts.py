@@ -1,54 +1,174 @@
-"""Account naming and provisioning.
+"""Account references: which account a leg names, and the unique key derived from it.
 
-Issuance and burn accounts are sharded: an earn debits the issuance shard chosen by the membership id,
-so two members earning at once usually lock different rows, and no single brand row is locked by every
-earn (the classic hot-row problem of double-entry ledgers). A brand's issued total is the sum of its
-shards.
+An ``AccountRef`` is (brand, asset, asset code, kind, owner). The owner is a membership, a store, a
+partnership, or none for the brand's own accounts, which are split in shards: an earn debits the
+issuance shard chosen by the membership id, so two members earning at once usually lock different
+rows, and no single brand row is locked by every earn (the classic hot-row problem of double-entry
+ledgers). A brand's issued total is the sum of its shards.
+
+Keys (stable: existing rows keep theirs):
+
+    b1:points:member:m7              membership 7's points
+    b1:points:pending:m7             its pending points
+    b1:points:issuance:3             brand 1's points issuance, shard 3
+    b1:stored_value:bonus:member:m7  its stored-value bonus (the asset code sits after the asset)
+    b1:settlement:payable:p4         what brand 1 owes under partnership 4
+    b1:settlement:receivable:s9      what store 9 is owed (franchise clearing)
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from typing import Any
+
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from hub.models import Account, AccountKind, Asset
+from hub.ledger.policy import KINDS, allows_negative
+from hub.models import AccountKind, Asset
 
 SYSTEM_SHARDS = 16
-
-
-def member_key(brand_id: int, membership_id: int, asset: Asset = Asset.POINTS) -> str:
-    return f"b{brand_id}:{asset}:member:m{membership_id}"
-
-
-def system_key(brand_id: int, kind: AccountKind, shard: int, asset: Asset = Asset.POINTS) -> str:
-    return f"b{brand_id}:{asset}:{kind}:{shard}"
+ASSET_CODE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
+_MEMBER_OWNED = {AccountKind.MEMBER, AccountKind.PENDING}
+_PARTY_OWNED = {AccountKind.PAYABLE, AccountKind.RECEIVABLE}
 
 
 def shard_for(membership_id: int) -> int:
     return membership_id % SYSTEM_SHARDS
 
 
-async def create_brand_accounts(brand_id: int, conn: BaseDBAsyncClient) -> None:
-    accounts = [
-        Account(
-            key=system_key(brand_id, kind, shard),
-            brand_id=brand_id,
-            asset=Asset.POINTS,
-            kind=kind,
-            shard=shard,
-            allow_negative=kind is AccountKind.ISSUANCE,
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """Names one account. Build it with the class methods; the constructor checks the combination."""
+
+    brand_id: int
+    asset: Asset
+    kind: AccountKind
+    asset_code: str = ""
+    membership_id: int | None = None
+    store_id: int | None = None
+    partnership_id: int | None = None
+    shard: int = 0
+    counterparty_id: int | None = None  # the other brand, for a partnership's accounts
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS[self.asset]:
+            raise ValueError(f"{self.asset} has no {self.kind} accounts")
+        if self.asset_code and not ASSET_CODE.fullmatch(self.asset_code):
+            raise ValueError(f"bad asset code {self.asset_code!r}")
+        owners = [o for o in (self.membership_id, self.store_id, self.partnership_id) if o is not None]
+        if self.kind in _MEMBER_OWNED:
+            ok = self.membership_id is not None and len(owners) == 1
+        elif self.kind in _PARTY_OWNED:
+            ok = len(owners) == 1 and self.membership_id is None
+        else:
+            ok = not owners and 0 <= self.shard < SYSTEM_SHARDS
+        if not ok:
+            raise ValueError(f"a {self.kind} account cannot have this owner: {self}")
+
+    @classmethod
+    def member(
+        cls, brand_id: int, membership_id: int, asset: Asset = Asset.POINTS, code: str = ""
+    ) -> AccountRef:
+        return cls(brand_id, asset, AccountKind.MEMBER, code, membership_id=membership_id)
+
+    @classmethod
+    def pending(cls, brand_id: int, membership_id: int) -> AccountRef:
+        return cls(brand_id, Asset.POINTS, AccountKind.PENDING, membership_id=membership_id)
+
+    @classmethod
+    def system(
+        cls, brand_id: int, kind: AccountKind, shard: int = 0, asset: Asset = Asset.POINTS, code: str = ""
+    ) -> AccountRef:
+        """A brand's own account (issuance, burn, clearing), one shard of it."""
+        return cls(brand_id, asset, kind, code, shard=shard)
+
+    @classmethod
+    def issuance_for(
+        cls, brand_id: int, membership_id: int, asset: Asset = Asset.POINTS, code: str = ""
+    ) -> AccountRef:
+        return cls.system(brand_id, AccountKind.ISSUANCE, shard_for(membership_id), asset, code)
+
+    @classmethod
+    def burn_for(
+        cls, brand_id: int, membership_id: int, asset: Asset = Asset.POINTS, code: str = ""
+    ) -> AccountRef:
+        return cls.system(brand_id, AccountKind.BURN, shard_for(membership_id), asset, code)
+
+    @classmethod
+    def party(
+        cls,
+        brand_id: int,
+        kind: AccountKind,
+        *,
+        store_id: int | None = None,
+        partnership_id: int | None = None,
+        counterparty_id: int | None = None,
+    ) -> AccountRef:
+        """A settlement payable or receivable owned by a partnership (one side of it) or a store."""
+        return cls(
+            brand_id,
+            Asset.SETTLEMENT,
+            kind,
+            store_id=store_id,
+            partnership_id=partnership_id,
+            counterparty_id=counterparty_id,
         )
+
+    @property
+    def key(self) -> str:
+        asset = f"{self.asset}:{self.asset_code}" if self.asset_code else str(self.asset)
+        if self.membership_id is not None:
+            owner = f"m{self.membership_id}"
+        elif self.store_id is not None:
+            owner = f"s{self.store_id}"
+        elif self.partnership_id is not None:
+            owner = f"p{self.partnership_id}"
+        else:
+            owner = str(self.shard)
+        return f"b{self.brand_id}:{asset}:{self.kind}:{owner}"
+
+    @property
+    def allow_negative(self) -> bool:
+        return allows_negative(self.asset, self.kind)
+
+    def row(self) -> dict[str, Any]:
+        """The columns of a new account row."""
+        return {
+            "key": self.key,
+            "brand_id": self.brand_id,
+            "asset": str(self.asset),
+            "asset_code": self.asset_code,
+            "kind": str(self.kind),
+            "membership_id": self.membership_id,
+            "store_id": self.store_id,
+            "partnership_id": self.partnership_id,
+            "counterparty_id": self.counterparty_id,
+            "shard": self.shard,
+            "allow_negative": self.allow_negative,
+        }
+
+
+async def create_brand_accounts(brand_id: int, conn: BaseDBAsyncClient) -> None:
+    """Open a new brand's points issuance and burn shards (the engine would also open them on use)."""
+    refs = [
+        AccountRef.system(brand_id, kind, shard)
         for kind in (AccountKind.ISSUANCE, AccountKind.BURN)
         for shard in range(SYSTEM_SHARDS)
     ]
-    await Account.bulk_create(accounts, using_db=conn)
+    await ensure_accounts(refs, conn)
 
 
-async def create_member_account(brand_id: int, membership_id: int, conn: BaseDBAsyncClient) -> Account:
-    return await Account.create(
-        key=member_key(brand_id, membership_id),
-        brand_id=brand_id,
-        asset=Asset.POINTS,
-        kind=AccountKind.MEMBER,
-        membership_id=membership_id,
-        using_db=conn,
-    )
+async def create_member_account(brand_id: int, membership_id: int, conn: BaseDBAsyncClient) -> None:
+    """Open a new membership's points account, so that its balance can be watched before it moves."""
+    await ensure_accounts([AccountRef.member(brand_id, membership_id)], conn)
+
+
+async def ensure_accounts(refs: list[AccountRef], conn: BaseDBAsyncClient) -> None:
+    """Insert the accounts that do not exist yet, in key order (two writers then wait in one order)."""
+    from hub.ledger.sql import insert_accounts_sql
+
+    rows = sorted({r.key: r for r in refs}.values(), key=lambda r: r.key)
+    if rows:
+        query, args = insert_accounts_sql(conn.capabilities.dialect, [r.row() for r in rows])
+        await conn.execute_query(query, args)

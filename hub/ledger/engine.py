@@ -1,311 +1,698 @@
-"""Posting engine: every write of value goes through ``post_transaction``.
+"""The posting engine: the only code that writes balances, postings, lots and outbox rows.
 
-One call is one database transaction that
+Commands arrive at a process's ``LedgerWriter``. While one batch is in the database, the commands that
+arrive meanwhile wait; then they go together (group commit). A lone command under light load goes at
+once. ``post`` writes one batch in one database transaction:
 
-1. inserts the ``LedgerTransaction`` row first. Its unique (scope, key) makes a concurrent duplicate
-   wait for the first and then fail, and on SQLite a write as the first statement takes the write lock
-   at once (the effect of ``BEGIN IMMEDIATE``), so a second process waits instead of failing later;
-2. locks every account it touches with ``SELECT ... FOR UPDATE`` in id order, a fixed order that rules
-   out deadlocks between two transfers (SQLite ignores the clause; its single writer serialises);
-3. checks double entry and balance limits, writes postings with per-account sequence numbers and
-   running balances, moves lots, and writes one outbox row per member posting.
+1. finds the batch's idempotency claims already stored (retries replay, conflicts are refused) and the
+   transactions it would reverse;
+2. creates the accounts it names for the first time (INSERT ... ON CONFLICT DO NOTHING), then locks
+   every account of the batch in one statement, in id order (so no two writers wait in a cycle);
+3. reads the open lots its debits need, in spending order;
+4. plans each command in memory, in order: balances, sequences, lots. A command that fails its own
+   checks (not enough points, named lots that do not cover it) is undone in memory and fails alone;
+5. writes what the plan says set-wise: transactions, postings, balances, lots, allocations and outbox
+   rows, one statement each.
 
-Anything raised rolls the whole transaction back: no posting, no lot change, no outbox row.
+After the commit the injected hook gets the balance events (the publisher sends them at once), then
+each caller gets its own answer. Anything raised inside rolls the whole batch back; a batch that fails
+unexpectedly is then written command by command, so one bad command cannot fail its neighbours.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
+import random
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
-
-from hub.db import sql, with_retries
 from hub.errors import DomainError, ErrorCode
-from hub.events.relay import wake_relay
-from hub.ledger.lots import draw_from_lots
-from hub.models import (
-    Account,
-    AccountKind,
-    Asset,
-    LedgerTransaction,
-    Lot,
-    OutboxEvent,
-    Posting,
-    TransactionKind,
+from hub.ledger import lots as lotmod
+from hub.ledger.commands import (
+    Command,
+    CommandError,
+    Outcome,
+    PostingRecord,
+    TransactionRecord,
+    check_command,
 )
+from hub.ledger.events import BalanceEvent, CommitHook, CommittedBatch
+from hub.ledger.idempotency import check_replay
+from hub.ledger.policy import BALANCE_LIMIT, policy
+from hub.ledger.sql import (
+    ACCOUNT_COLUMNS,
+    ACCOUNT_UPDATE_COLUMNS,
+    ALLOCATION_COLUMNS,
+    CLAIM_COLUMNS,
+    ID_COLUMNS,
+    KEY_COLUMNS,
+    LOT_COLUMNS,
+    LOT_UPDATE_COLUMNS,
+    NEED_COLUMNS,
+    OUTBOX_COLUMNS,
+    POSTING_COLUMNS,
+    TRANSACTION_COLUMNS,
+    Tx,
+    account_rows,
+    as_datetime,
+    as_json,
+    is_retryable,
+    statements,
+    transaction,
+)
+from hub.models import AccountKind, Asset, TransactionKind
 
 log = logging.getLogger(__name__)
+Result = Outcome | BaseException
+RETRIES = 8
 
 
-@dataclass(frozen=True)
-class Leg:
-    account_key: str
-    amount: int
+class _ClaimRace(Exception):
+    """Another process committed one of this batch's claims (or reversals) while it was planned."""
 
 
-@dataclass(frozen=True)
-class IdempotencyClaim:
-    scope: str
-    key: str
-    request_hash: str
+# --- the plan ---------------------------------------------------------------------------------------
 
 
-@dataclass
-class Posted:
-    transaction: LedgerTransaction
-    postings: list[Posting]
-    replayed: bool = False
-    accounts: dict[int, LockedAccount] = field(default_factory=dict)
-
-    def posting_on(self, account_id: int) -> Posting | None:
-        return next((p for p in self.postings if p.account_id == account_id), None)
-
-
-class InsufficientBalance(DomainError):
-    def __init__(self) -> None:
-        super().__init__(ErrorCode.INSUFFICIENT_POINTS, "Not enough points.", "points")
-
-
-def channel_for(account_id: int) -> str:
-    return f"account:{account_id}"
-
-
-def event_payload(
-    posting: Posting, account: Account | LockedAccount, txn: LedgerTransaction
-) -> dict[str, Any]:
-    """The balance event for one posting; the outbox and the subscription replay share it."""
-    return {
-        "accountId": account.id,
-        "membershipId": account.membership_id,
-        "brandId": account.brand_id,
-        "asset": str(account.asset),
-        "sequence": posting.sequence,
-        "balance": posting.balance_after,
-        "delta": posting.amount,
-        "transaction": {
-            "id": txn.id,
-            "kind": str(txn.kind),
-            "storeId": txn.store_id,
-            "createdAt": txn.created_at.isoformat(),
-        },
-    }
-
-
-async def find_by_claim(claim: IdempotencyClaim) -> LedgerTransaction | None:
-    return await LedgerTransaction.get_or_none(idempotency_scope=claim.scope, idempotency_key=claim.key)
-
-
-async def _replay(existing: LedgerTransaction, claim: IdempotencyClaim) -> Posted:
-    if existing.request_hash != claim.request_hash:
-        raise DomainError(
-            ErrorCode.IDEMPOTENCY_CONFLICT,
-            "This idempotency key was already used with a different request.",
-            "idempotencyKey",
-        )
-    postings = await Posting.filter(transaction_id=existing.id).order_by("id")
-    return Posted(transaction=existing, postings=postings, replayed=True)
-
-
-async def post_transaction(
-    *,
-    brand_id: int,
-    kind: TransactionKind,
-    legs: Sequence[Leg],
-    claim: IdempotencyClaim,
-    store_id: int | None = None,
-    membership_id: int | None = None,
-    reason: str = "",
-    details: dict[str, Any] | None = None,
-    reverses_id: int | None = None,
-    lot_expires_at: datetime | None = None,
-    lot_matures_at: datetime | None = None,
-) -> Posted:
-    """Post one transaction exactly once per idempotency claim."""
-    for leg in legs:
-        if leg.amount == 0:
-            raise DomainError(ErrorCode.INVALID_INPUT, "A posting amount cannot be zero.")
-    # No look-up first: the insert of the claim is the check. A retry of a committed request fails on
-    # the unique key at once and is answered from what was stored, so the common path saves a query.
-
-    async def attempt() -> Posted:
-        async with in_transaction() as conn:
-            txn = await LedgerTransaction.create(
-                brand_id=brand_id,
-                kind=kind,
-                store_id=store_id,
-                membership_id=membership_id,
-                reason=reason,
-                idempotency_scope=claim.scope,
-                idempotency_key=claim.key,
-                request_hash=claim.request_hash,
-                reverses_id=reverses_id,
-                details=details or {},
-                using_db=conn,
-            )
-            posted = await _write_postings(conn, txn, legs, lot_expires_at, lot_matures_at)
-        return posted
-
-    try:
-        posted = await with_retries(attempt)
-    except IntegrityError:
-        existing = await find_by_claim(claim)
-        if existing is None:
-            if reverses_id is not None:
-                raise DomainError(
-                    ErrorCode.ALREADY_REVERSED, "This transaction was already reversed."
-                ) from None
-            raise
-        return await _replay(existing, claim)
-    if any(a.kind is AccountKind.MEMBER for a in posted.accounts.values()):
-        wake_relay()
-    return posted
-
-
-async def _write_postings(
-    conn: BaseDBAsyncClient,
-    txn: LedgerTransaction,
-    legs: Sequence[Leg],
-    lot_expires_at: datetime | None,
-    lot_matures_at: datetime | None,
-) -> Posted:
-    keys = sorted({leg.account_key for leg in legs})
-    locked = await _lock_accounts(conn, keys) if keys else []
-    by_key = {a.key: a for a in locked}
-    missing = set(keys) - by_key.keys()
-    if missing:
-        raise RuntimeError(f"unknown ledger accounts: {sorted(missing)}")
-
-    per_asset: dict[tuple[str, str], int] = defaultdict(int)
-    for leg in legs:
-        acct = by_key[leg.account_key]
-        per_asset[(acct.asset, acct.asset_code)] += leg.amount
-    if any(total != 0 for total in per_asset.values()):
-        raise RuntimeError(f"unbalanced transaction: {dict(per_asset)}")
-
-    postings: list[Posting] = []
-    for leg in legs:
-        acct = by_key[leg.account_key]
-        acct.balance += leg.amount
-        acct.sequence += 1
-        if acct.balance < 0 and not acct.allow_negative:
-            raise InsufficientBalance()
-        postings.append(
-            Posting(
-                transaction_id=txn.id,
-                account_id=acct.id,
-                amount=leg.amount,
-                sequence=acct.sequence,
-                balance_after=acct.balance,
-                created_at=txn.created_at,
-            )
-        )
-    if postings:
-        await Posting.bulk_create(postings, using_db=conn)
-    for acct in locked:
-        await conn.execute_query(
-            sql(conn, "UPDATE account SET balance = ?, sequence = ? WHERE id = ?"),
-            [acct.balance, acct.sequence, acct.id],
-        )
-
-    by_id = {a.id: a for a in locked}
-    await _move_lots(conn, txn, postings, by_id, lot_expires_at, lot_matures_at)
-    await _write_outbox(conn, txn, postings, by_id)
-    return Posted(transaction=txn, postings=postings, accounts=by_id)
-
-
-@dataclass
-class LockedAccount:
-    """An account row read under its lock; the engine changes ``balance`` and ``sequence``."""
+@dataclass(slots=True, eq=False)
+class _Account:
+    """An account row read under its lock; the plan changes ``balance`` and ``sequence``."""
 
     id: int
     key: str
     brand_id: int
-    membership_id: int | None
     asset: Asset
     asset_code: str
     kind: AccountKind
+    membership_id: int | None
     allow_negative: bool
     balance: int
     sequence: int
+    stored: tuple[int, int] = (0, 0)  # (balance, sequence) as read
+    open_lots: lotmod.OpenLots = field(default_factory=lotmod.OpenLots)
+
+    @property
+    def keeps_lots(self) -> bool:
+        return policy(self.asset, self.kind).lots
+
+    @property
+    def announces(self) -> bool:
+        return policy(self.asset, self.kind).announces
 
 
-async def _lock_accounts(conn: BaseDBAsyncClient, keys: list[str]) -> list[LockedAccount]:
-    """Lock the rows in id order, the one order every transaction uses, so none waits in a cycle.
+@dataclass(slots=True)
+class _Planned:
+    """One command that passed its checks: what it writes."""
 
-    Hand-written SQL: this is the hottest query of the hub, and building it through the ORM cost more
-    CPU than running it (bench/README.md).
-    """
-    for_update = " FOR UPDATE" if conn.capabilities.dialect == "postgres" else ""
-    marks = ", ".join("?" * len(keys))
-    query = (
-        "SELECT id, key, brand_id, membership_id, asset, asset_code, kind, allow_negative, balance,"
-        f" sequence FROM account WHERE key IN ({marks}) ORDER BY id{for_update}"
-    )
-    _, rows = await conn.execute_query(sql(conn, query), keys)
-    return [
-        LockedAccount(
-            id=r["id"],
-            key=r["key"],
-            brand_id=r["brand_id"],
-            membership_id=r["membership_id"],
-            asset=Asset(r["asset"]),
-            asset_code=r["asset_code"],
-            kind=AccountKind(r["kind"]),
-            allow_negative=bool(r["allow_negative"]),
-            balance=r["balance"],
-            sequence=r["sequence"],
+    index: int  # in the batch
+    command: Command
+    postings: list[tuple[_Account, int, int, int]] = field(default_factory=list)  # acct, amount, seq, after
+    allocations: list[tuple[lotmod.LotState, int]] = field(default_factory=list)
+    report_balance: int | None = None
+    transaction_id: int = 0
+
+
+def _plan(
+    index: int, command: Command, accounts: dict[str, _Account], lots_by_id: dict[int, Any]
+) -> _Planned:
+    """Apply one command to the batch's accounts and lots, or undo it and raise its error."""
+    planned = _Planned(index, command)
+    balances: list[tuple[_Account, int, int]] = []
+    lot_undo: lotmod.Undo = []
+    created: list[lotmod.LotState] = []
+    drawn: dict[int, list[tuple[lotmod.LotState, int]]] = {}
+    try:
+        for i, leg in enumerate(command.legs):
+            acct = accounts[leg.account.key]
+            after = acct.balance + leg.amount
+            if after < 0 and not acct.allow_negative:
+                code = policy(acct.asset, acct.kind).insufficient
+                noun = "points" if acct.asset is Asset.POINTS else "balance"
+                raise DomainError(code, f"Not enough {noun}.", "points" if noun == "points" else "amount")
+            if abs(after) > BALANCE_LIMIT:
+                raise DomainError(ErrorCode.AMOUNT_TOO_LARGE, "This would take a balance past its limit.")
+            balances.append((acct, acct.balance, acct.sequence))
+            acct.balance, acct.sequence = after, acct.sequence + 1
+            planned.postings.append((acct, leg.amount, acct.sequence, after))
+            if not acct.keeps_lots:
+                continue
+            if leg.amount < 0:
+                if leg.draw is not None:
+                    named = [lots_by_id.get(lot_id) for lot_id in leg.draw]
+                    if any(lot is None or lot.account_id != acct.id for lot in named):
+                        raise CommandError(f"leg {i}: a named lot is not an open lot of {acct.key}")
+                    drawn[i] = lotmod.draw(named, -leg.amount, lot_undo, exact=True)  # type: ignore[arg-type]
+                else:
+                    drawn[i] = lotmod.draw(acct.open_lots.lots, -leg.amount, lot_undo, exact=False)
+                planned.allocations.extend(drawn[i])
+            else:
+                terms = leg.lot
+                matures_at = terms.matures_at if terms else None
+                if leg.mirror is not None:
+                    pieces = [(lot.expires_at, taken) for lot, taken in drawn[leg.mirror]]
+                else:
+                    pieces = [(terms.expires_at if terms else None, leg.amount)]
+                for expires_at, amount in pieces:
+                    lot = lotmod.new_lot(acct.id, amount, index, expires_at, matures_at)
+                    acct.open_lots.add(lot)
+                    created.append(lot)
+        if command.report is not None:
+            planned.report_balance = accounts[command.report.key].balance
+    except BaseException:
+        for acct, balance, sequence in reversed(balances):
+            acct.balance, acct.sequence = balance, sequence
+        for lot, remaining in reversed(lot_undo):
+            lot.remaining = remaining
+        for lot in created:
+            accounts_lots = next(a for a in accounts.values() if a.id == lot.account_id).open_lots
+            accounts_lots.discard(lot)
+        raise
+    return planned
+
+
+# --- one batch --------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _BatchResult:
+    results: list[Result]
+    committed: CommittedBatch | None
+
+
+async def _write_batch(tx: Tx, commands: Sequence[Command], known: set[str]) -> _BatchResult:
+    st = statements(tx.dialect)
+    d = tx.dialect
+    now = datetime.now(UTC)
+    results: list[Result | None] = [None] * len(commands)
+
+    # 1. Claims already stored: a retry replays, other content conflicts.
+    stored = {
+        (row["idempotency_scope"], row["idempotency_key"]): row
+        for row in await tx.fetch(
+            st.find_claims, d.rows_args(CLAIM_COLUMNS, [c.claim.ident for c in commands])
         )
-        for r in rows
-    ]
-
-
-async def _move_lots(
-    conn: BaseDBAsyncClient,
-    txn: LedgerTransaction,
-    postings: list[Posting],
-    accounts: dict[int, LockedAccount],
-    expires_at: datetime | None,
-    matures_at: datetime | None,
-) -> None:
-    for posting in postings:
-        if accounts[posting.account_id].kind is not AccountKind.MEMBER:
+    }
+    replays: dict[int, Any] = {}
+    for i, command in enumerate(commands):
+        row = stored.get(command.claim.ident)
+        if row is None:
             continue
-        if posting.amount > 0:
-            await Lot.create(
-                account_id=posting.account_id,
-                transaction_id=txn.id,
-                amount=posting.amount,
-                remaining=posting.amount,
-                expires_at=expires_at,
-                matures_at=matures_at,
-                using_db=conn,
+        try:
+            check_replay(row["request_hash"], command.claim)
+            replays[i] = row
+        except DomainError as error:
+            results[i] = error
+    live = [i for i in range(len(commands)) if results[i] is None and i not in replays]
+
+    # Reversals: the target exists and is reversed once (the unique reverses_id index says so too).
+    targets = {commands[i].reverses_id for i in live if commands[i].reverses_id is not None}
+    if targets:
+        found = {
+            row["id"]: row["reversed_by"]
+            for row in await tx.fetch(st.find_reversals, d.rows_args(ID_COLUMNS, [(t,) for t in targets]))
+        }
+        taken: set[int] = set()
+        for i in list(live):
+            target = commands[i].reverses_id
+            if target is None:
+                continue
+            if target not in found:
+                results[i] = DomainError(ErrorCode.NOT_FOUND, "No such transaction to reverse.")
+            elif found[target] is not None or target in taken:
+                results[i] = DomainError(ErrorCode.ALREADY_REVERSED, "This transaction was already reversed.")
+            taken.add(target)
+        live = [i for i in live if results[i] is None]
+
+    # 2. Accounts: create the new ones, then lock them all in id order.
+    refs = {ref.key: ref for i in live for ref in commands[i].accounts()}
+    new = sorted(key for key in refs if key not in known)
+    if new:
+        rows = account_rows([refs[key].row() for key in new], now)
+        await tx.execute(st.insert_accounts, d.rows_args(ACCOUNT_COLUMNS, rows))
+    accounts: dict[str, _Account] = {}
+    if refs:
+        for row in await tx.fetch(st.lock_accounts, d.rows_args(KEY_COLUMNS, [(k,) for k in sorted(refs)])):
+            acct = _Account(
+                id=row["id"],
+                key=row["key"],
+                brand_id=row["brand_id"],
+                asset=Asset(row["asset"]),
+                asset_code=row["asset_code"],
+                kind=AccountKind(row["kind"]),
+                membership_id=row["membership_id"],
+                allow_negative=bool(row["allow_negative"]),
+                balance=row["balance"],
+                sequence=row["sequence"],
             )
-        else:
-            await draw_from_lots(conn, txn.id, posting.account_id, -posting.amount)
+            acct.stored = (acct.balance, acct.sequence)
+            accounts[acct.key] = acct
+        if len(accounts) != len(refs):
+            raise RuntimeError(f"accounts missing after insert: {sorted(set(refs) - accounts.keys())}")
+        known.update(accounts)
+
+    # 3. Open lots the debits need, in spending order, and lots named by a leg.
+    need: dict[int, int] = defaultdict(int)
+    named: set[int] = set()
+    for i in live:
+        for leg in commands[i].legs:
+            acct = accounts[leg.account.key]
+            if leg.amount < 0 and acct.keeps_lots:
+                if leg.draw is None:
+                    need[acct.id] += -leg.amount
+                else:
+                    named.update(leg.draw)
+    lots_by_id: dict[int, lotmod.LotState] = {}
+    by_id = {a.id: a for a in accounts.values()}
+    if need:
+        args = d.rows_args(NEED_COLUMNS, list(need.items()))
+        for row in await tx.fetch(st.open_lots, [*args, *args]):
+            lot = lotmod.stored_lot(
+                row["id"], row["account_id"], row["remaining"], as_datetime(row["expires_at"])
+            )
+            lots_by_id[lot.id] = lot  # type: ignore[index]
+            by_id[lot.account_id].open_lots.lots.append(lot)  # already in spending order
+    missing = named - lots_by_id.keys()
+    if missing:
+        for row in await tx.fetch(st.lots_by_id, d.rows_args(ID_COLUMNS, [(x,) for x in missing])):
+            if row["remaining"] > 0:
+                lots_by_id[row["id"]] = lotmod.stored_lot(
+                    row["id"], row["account_id"], row["remaining"], as_datetime(row["expires_at"])
+                )
+
+    # 4. Plan each command in order; one that fails its own checks fails alone.
+    plans: list[_Planned] = []
+    for i in live:
+        try:
+            plans.append(_plan(i, commands[i], accounts, lots_by_id))
+        except (DomainError, CommandError) as error:
+            results[i] = error
+
+    # 5. Write the plan set-wise.
+    committed = None
+    if plans:
+        await _insert_transactions(tx, plans, now)
+        committed = await _write_plan(tx, plans, accounts, lots_by_id, now)
+        for plan in plans:
+            results[plan.index] = Outcome(
+                transaction=_record(plan, now),
+                postings=tuple(
+                    PostingRecord(a.id, a.key, amount, seq, after) for a, amount, seq, after in plan.postings
+                ),
+                replayed=False,
+                report_balance=plan.report_balance,
+            )
+    if replays:
+        for i, outcome in (await _replay(tx, commands, replays)).items():
+            results[i] = outcome
+    assert all(r is not None for r in results)
+    return _BatchResult(results, committed)  # type: ignore[arg-type]
 
 
-async def _write_outbox(
-    conn: BaseDBAsyncClient,
-    txn: LedgerTransaction,
-    postings: list[Posting],
-    accounts: dict[int, LockedAccount],
-) -> None:
+def _record(plan: _Planned, now: datetime) -> TransactionRecord:
+    c = plan.command
+    return TransactionRecord(
+        id=plan.transaction_id,
+        brand_id=c.brand_id,
+        kind=c.kind,
+        store_id=c.store_id,
+        membership_id=c.membership_id,
+        reason=c.reason,
+        idempotency_scope=c.claim.scope,
+        idempotency_key=c.claim.key,
+        actor_key_id=c.actor_key_id,
+        reverses_id=c.reverses_id,
+        details=c.details,
+        created_at=now,
+    )
+
+
+async def _insert_transactions(tx: Tx, plans: list[_Planned], now: datetime) -> None:
     rows = [
-        OutboxEvent(
-            account_id=p.account_id,
-            sequence=p.sequence,
-            channel=channel_for(p.account_id),
-            payload=event_payload(p, accounts[p.account_id], txn),
+        (
+            p.command.brand_id,
+            str(p.command.kind),
+            p.command.store_id,
+            p.command.membership_id,
+            p.command.reason,
+            p.command.claim.scope,
+            p.command.claim.key,
+            p.command.claim.request_hash,
+            p.command.actor_key_id,
+            p.command.reverses_id,
+            json.dumps(p.command.details, separators=(",", ":")),
+            now,
         )
-        for p in postings
-        if accounts[p.account_id].kind is AccountKind.MEMBER
+        for p in plans
     ]
-    if rows:
-        await OutboxEvent.bulk_create(rows, using_db=conn)
+    st = statements(tx.dialect)
+    inserted = await tx.fetch(st.insert_transactions, tx.dialect.rows_args(TRANSACTION_COLUMNS, rows))
+    ids = {(r["idempotency_scope"], r["idempotency_key"]): r["id"] for r in inserted}
+    if len(ids) != len(plans):
+        # A concurrent writer committed one of these claims (or reversals) after step 1: run the batch
+        # again, and the claim replays.
+        raise _ClaimRace()
+    for p in plans:
+        p.transaction_id = ids[p.command.claim.ident]
+
+
+async def _write_plan(
+    tx: Tx,
+    plans: list[_Planned],
+    accounts: dict[str, _Account],
+    lots_by_id: dict[int, lotmod.LotState],
+    now: datetime,
+) -> CommittedBatch:
+    d, st = tx.dialect, statements(tx.dialect)
+    postings = [
+        (p.transaction_id, a.id, amount, seq, after, now)
+        for p in plans
+        for a, amount, seq, after in p.postings
+    ]
+    if postings:
+        await tx.execute(st.insert_postings, d.rows_args(POSTING_COLUMNS, postings))
+    changed = [
+        (a.id, a.balance, a.sequence) for a in accounts.values() if (a.balance, a.sequence) != a.stored
+    ]
+    if changed:
+        await tx.execute(st.update_accounts, d.rows_args(ACCOUNT_UPDATE_COLUMNS, changed))
+    await _write_lots(tx, plans, accounts, lots_by_id, now)
+    return await _write_outbox(tx, plans, now)
+
+
+async def _write_lots(
+    tx: Tx,
+    plans: list[_Planned],
+    accounts: dict[str, _Account],
+    lots_by_id: dict[int, lotmod.LotState],
+    now: datetime,
+) -> None:
+    d, st = tx.dialect, statements(tx.dialect)
+    txn_of = {p.index: p.transaction_id for p in plans}
+    created = [lot for a in accounts.values() for lot in a.open_lots.lots if lot.new]
+    if created:
+        rows = [
+            (
+                lot.account_id,
+                txn_of[lot.command],
+                lot.amount,
+                lot.remaining,
+                lot.matures_at,
+                lot.expires_at,
+                now,
+            )
+            for lot in created
+        ]
+        returned = await tx.fetch(st.insert_lots, d.rows_args(LOT_COLUMNS, rows))
+        # Match the new ids by content: rows that are equal in every column are interchangeable.
+        waiting: dict[tuple[Any, ...], list[lotmod.LotState]] = defaultdict(list)
+        for lot in created:
+            waiting[(lot.account_id, txn_of[lot.command], lot.amount, lot.remaining, lot.expires_at)].append(
+                lot
+            )
+        for row in returned:
+            key = (
+                row["account_id"],
+                row["transaction_id"],
+                row["amount"],
+                row["remaining"],
+                as_datetime(row["expires_at"]),
+            )
+            waiting[key].pop().id = row["id"]
+    updated = [
+        (lot.id, lot.remaining)
+        for lot in lots_by_id.values()
+        if lot.stored_remaining is not None and lot.remaining != lot.stored_remaining
+    ]
+    if updated:
+        await tx.execute(st.update_lots, d.rows_args(LOT_UPDATE_COLUMNS, updated))
+    allocations = [(p.transaction_id, lot.id, taken) for p in plans for lot, taken in p.allocations]
+    if allocations:
+        await tx.execute(st.insert_allocations, d.rows_args(ALLOCATION_COLUMNS, allocations))
+
+
+async def _write_outbox(tx: Tx, plans: list[_Planned], now: datetime) -> CommittedBatch:
+    d, st = tx.dialect, statements(tx.dialect)
+    events = [
+        BalanceEvent(
+            account_id=a.id,
+            membership_id=a.membership_id,
+            brand_id=a.brand_id,
+            asset=str(a.asset),
+            asset_code=a.asset_code,
+            kind=str(a.kind),
+            sequence=seq,
+            balance=after,
+            delta=amount,
+            transaction_id=p.transaction_id,
+            transaction_kind=str(p.command.kind),
+            store_id=p.command.store_id,
+            created_at=now,
+        )
+        for p in plans
+        for a, amount, seq, after in p.postings
+        if a.announces
+    ]
+    ids: dict[tuple[int, int], int] = {}
+    if events:
+        rows = [
+            (e.account_id, e.sequence, e.channel, json.dumps(e.to_json(), separators=(",", ":")), now)
+            for e in events
+        ]
+        for row in await tx.fetch(st.insert_outbox, d.rows_args(OUTBOX_COLUMNS, rows)):
+            ids[(row["account_id"], row["sequence"])] = row["id"]
+    return CommittedBatch(
+        transactions=tuple(_record(p, now) for p in plans),
+        events=tuple(events),
+        outbox_ids=tuple(ids[(e.account_id, e.sequence)] for e in events),
+    )
+
+
+async def _replay(tx: Tx, commands: Sequence[Command], replays: dict[int, Any]) -> dict[int, Outcome]:
+    """The stored result of each retried command, as the first answer gave it."""
+    d, st = tx.dialect, statements(tx.dialect)
+    ids = sorted({row["id"] for row in replays.values()})
+    postings: dict[int, list[PostingRecord]] = defaultdict(list)
+    for row in await tx.fetch(st.postings_of, d.rows_args(ID_COLUMNS, [(x,) for x in ids])):
+        postings[row["transaction_id"]].append(
+            PostingRecord(row["account_id"], row["key"], row["amount"], row["sequence"], row["balance_after"])
+        )
+    out = {}
+    for i, row in replays.items():
+        command = commands[i]
+        mine = postings[row["id"]]
+        report = None
+        if command.report is not None:
+            key = command.report.key
+            on_report = next((p for p in mine if p.account_key == key), None)
+            if on_report is not None:
+                report = on_report.balance_after
+            else:
+                before = await tx.fetch(st.balance_at, [key, row["id"]])
+                report = before[0]["balance_after"] if before else 0
+        record = TransactionRecord(
+            id=row["id"],
+            brand_id=row["brand_id"],
+            kind=TransactionKind(row["kind"]),
+            store_id=row["store_id"],
+            membership_id=row["membership_id"],
+            reason=row["reason"],
+            idempotency_scope=row["idempotency_scope"],
+            idempotency_key=row["idempotency_key"],
+            actor_key_id=row["actor_key_id"],
+            reverses_id=row["reverses_id"],
+            details=as_json(row["details"]),
+            created_at=as_datetime(row["created_at"]),  # type: ignore[arg-type]
+        )
+        out[i] = Outcome(record, tuple(mine), replayed=True, report_balance=report)
+    return out
+
+
+# --- posting ----------------------------------------------------------------------------------------
+
+
+async def post(
+    commands: Sequence[Command],
+    on_commit: CommitHook | None = None,
+    *,
+    known_accounts: set[str] | None = None,
+    connection: str = "default",
+) -> list[Result]:
+    """Write ``commands`` in one database transaction; one result (an Outcome or an error) per command.
+
+    Commands that fail their own checks get their error and write nothing; the others commit. Two
+    commands with one idempotency claim write once: the second gets the first one's answer (same
+    request) or IDEMPOTENCY_CONFLICT (another request).
+    """
+    known = known_accounts if known_accounts is not None else set()
+    results: list[Result | None] = [None] * len(commands)
+    first: dict[tuple[str, str], int] = {}
+    duplicates: list[tuple[int, int]] = []
+    todo: list[int] = []
+    for i, command in enumerate(commands):
+        try:
+            check_command(command)
+        except (DomainError, CommandError) as error:
+            results[i] = error
+            continue
+        if command.claim.ident in first:
+            duplicates.append((i, first[command.claim.ident]))
+        else:
+            first[command.claim.ident] = i
+            todo.append(i)
+
+    if todo:
+        batch = [commands[i] for i in todo]
+        try:
+            written = await _with_retries(batch, known, connection)
+        except Exception as error:  # noqa: BLE001 - isolate the command that broke the batch
+            if len(batch) == 1:
+                written = _BatchResult([error], None)
+            else:
+                log.warning("a batch of %d failed (%r); writing its commands one by one", len(batch), error)
+                written = _BatchResult([], None)
+                for command in batch:
+                    alone = await post([command], on_commit, known_accounts=known, connection=connection)
+                    written.results.append(alone[0])
+        if written.committed is not None and on_commit is not None:
+            _notify(on_commit, written.committed)
+        for i, result in zip(todo, written.results, strict=True):
+            results[i] = result
+
+    for i, j in duplicates:
+        original = results[j]
+        if commands[i].claim.request_hash != commands[j].claim.request_hash:
+            results[i] = DomainError(
+                ErrorCode.IDEMPOTENCY_CONFLICT,
+                "This idempotency key was already used with a different request.",
+                "idempotencyKey",
+            )
+        elif isinstance(original, Outcome):
+            results[i] = Outcome(original.transaction, original.postings, True, original.report_balance)
+        else:
+            results[i] = original
+    return results  # type: ignore[return-value]
+
+
+def _notify(on_commit: CommitHook, committed: CommittedBatch) -> None:
+    try:
+        on_commit(committed)
+    except Exception:
+        # The outbox holds the events: the relay publishes them after its grace period.
+        log.exception("the commit hook failed; the relay will publish these events")
+
+
+async def _with_retries(batch: list[Command], known: set[str], connection: str) -> _BatchResult:
+    for attempt in range(1, RETRIES + 1):
+        try:
+            async with transaction(connection) as tx:
+                return await _write_batch(tx, batch, known)
+        except _ClaimRace:
+            log.info("a claim of this batch was committed concurrently; planning it again")
+        except Exception as error:
+            if attempt == RETRIES or not is_retryable(error):
+                raise
+            log.info("retrying a conflicting batch (attempt %d): %s", attempt, error)
+        await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))
+    raise RuntimeError("a batch kept conflicting with concurrent writers")
+
+
+# --- the per-process writer -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class WriterStats:
+    batches: int = 0
+    commands: int = 0
+    largest_batch: int = 0
+
+
+class LedgerWriter:
+    """Group commit for one process: commands that arrive while a batch is in the database go together.
+
+    Owned by the application's lifespan (or a ``async with`` block in a command-line tool); the hook is
+    called after every commit with what it committed.
+    """
+
+    def __init__(
+        self, on_commit: CommitHook | None = None, *, max_batch: int = 500, connection: str = "default"
+    ) -> None:
+        self.on_commit = on_commit
+        self.max_batch = max_batch
+        self.connection = connection
+        self.stats = WriterStats()
+        self._queue: list[tuple[Command, asyncio.Future[Result]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._known: set[str] = set()  # account keys that exist: no insert needed
+        self._closing = False
+
+    async def __aenter__(self) -> LedgerWriter:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def submit(self, command: Command) -> Outcome:
+        """Write one command (with whatever else is waiting); raises its DomainError on failure."""
+        result = await self._enqueue(command)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    async def submit_many(self, commands: Sequence[Command]) -> list[Result]:
+        """Write many commands (a bulk job); one Outcome or error per command, nothing raised."""
+        return list(await asyncio.gather(*(self._enqueue(c) for c in commands)))
+
+    def _enqueue(self, command: Command) -> asyncio.Future[Result]:
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue.append((command, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="ledger-writer")
+        self._wake.set()
+        return future
+
+    async def _run(self) -> None:
+        while not self._closing:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+                await self._write(batch)
+
+    async def _write(self, batch: list[tuple[Command, asyncio.Future[Result]]]) -> None:
+        commands = [command for command, _ in batch]
+        try:
+            results = await post(
+                commands, self.on_commit, known_accounts=self._known, connection=self.connection
+            )
+        except BaseException as error:  # the task itself was cancelled, or a bug in post
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(
+                        error if isinstance(error, Exception) else RuntimeError("writer stopped")
+                    )
+            if not isinstance(error, Exception):
+                raise
+            return
+        self.stats.batches += 1
+        self.stats.commands += len(batch)
+        self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    async def aclose(self) -> None:
+        """Write what was submitted, then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._closing = False

@@ -1,51 +1,99 @@
-"""Lots: every member credit is a lot; every member debit draws from lots, soonest expiry first."""
+"""Lots in memory while a batch is planned: spending order, draws, new lots.
+
+Every credit to an account that keeps lots is a lot; every debit draws from lots, soonest expiry first
+(``policy.DrawOrder.SOONEST_EXPIRY``) unless the leg names the lots to draw. The engine reads the open
+lots it needs once per batch, changes them here, and writes them back in set-based statements.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import bisect
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import count
 
-from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import Q
+from hub.ledger.commands import CommandError
 
-from hub.models import Lot, LotAllocation
-
-# Lots read per query: a debit reads only as many as it needs, however many the member holds.
-CHUNK = 50
+_new_lot_order = count(2**62)  # new lots sort after every stored one among equal expiry dates
 
 
-async def draw_from_lots(
-    conn: BaseDBAsyncClient, transaction_id: int, account_id: int, amount: int
-) -> list[LotAllocation]:
-    """Consume ``amount`` from the account's available lots. The caller holds the account lock.
+@dataclass(slots=True, eq=False)
+class LotState:
+    account_id: int
+    remaining: int
+    expires_at: datetime | None
+    id: int | None = None  # None until the batch inserts it
+    order: int = 0  # the id, or a number after every id for a lot of this batch
+    # A lot of this batch: its transaction (by command index) and the terms it is written with.
+    amount: int = 0
+    command: int = -1
+    matures_at: datetime | None = None
+    stored_remaining: int | None = None  # as read from the database, to know what to update
 
-    Order: soonest expiry first, lots that never expire last, older lots first among equals. The two
-    groups are read separately because databases disagree on where NULL sorts.
+    @property
+    def new(self) -> bool:
+        return self.id is None
+
+    def sort_key(self) -> tuple[bool, datetime | None, int]:
+        # Never-expiring lots last: (True, None) sorts after every (False, date).
+        return (self.expires_at is None, self.expires_at, self.order)
+
+
+def stored_lot(lot_id: int, account_id: int, remaining: int, expires_at: datetime | None) -> LotState:
+    return LotState(account_id, remaining, expires_at, id=lot_id, order=lot_id, stored_remaining=remaining)
+
+
+@dataclass(slots=True)
+class OpenLots:
+    """One account's open lots in spending order (those read, and those this batch created)."""
+
+    lots: list[LotState] = field(default_factory=list)
+
+    def add(self, lot: LotState) -> None:
+        keys = [existing.sort_key() for existing in self.lots]
+        self.lots.insert(bisect.bisect_right(keys, lot.sort_key()), lot)  # type: ignore[arg-type]
+
+    def discard(self, lot: LotState) -> None:
+        self.lots = [existing for existing in self.lots if existing is not lot]
+
+
+Undo = list[tuple[LotState, int]]
+
+
+def draw(lots: list[LotState], amount: int, undo: Undo, exact: bool) -> list[tuple[LotState, int]]:
+    """Take ``amount`` from ``lots`` in order; returns (lot, taken) pairs and logs the old remainders.
+
+    ``exact``: the lots were named by the command, so not covering the amount is the command's error;
+    otherwise the stored balance allowed the debit, and lots that do not cover it mean a corrupt ledger.
     """
-    now = datetime.now(UTC)
-    allocations: list[LotAllocation] = []
+    taken: list[tuple[LotState, int]] = []
     left = amount
-    for expiring in (True, False):
-        while left:
-            query = Lot.filter(
-                Q(matures_at__isnull=True) | Q(matures_at__lte=now),
-                account_id=account_id,
-                remaining__gt=0,
-                expires_at__isnull=not expiring,
-            )
-            ordered = query.order_by("expires_at", "id") if expiring else query.order_by("id")
-            lots = await ordered.limit(CHUNK).using_db(conn)
-            if not lots:
-                break
-            for lot in lots:
-                take = min(left, lot.remaining)
-                left -= take
-                # Every lot but the last one touched is emptied, so the next read starts past them.
-                await Lot.filter(id=lot.id).using_db(conn).update(remaining=lot.remaining - take)
-                allocations.append(LotAllocation(transaction_id=transaction_id, lot_id=lot.id, amount=take))
-                if left == 0:
-                    break
+    for lot in lots:
+        if left == 0:
+            break
+        take = min(left, lot.remaining)
+        if take <= 0:
+            continue
+        undo.append((lot, lot.remaining))
+        lot.remaining -= take
+        left -= take
+        taken.append((lot, take))
     if left:
-        # The stored balance allowed the debit but the lots do not cover it: the ledger is corrupt.
-        raise RuntimeError(f"lots of account {account_id} do not cover a debit of {amount}")
-    await LotAllocation.bulk_create(allocations, using_db=conn)
-    return allocations
+        if exact:
+            raise CommandError(f"the named lots do not cover a debit of {amount}")
+        raise RuntimeError(f"the lots of account {lots[0].account_id if lots else '?'} do not cover {amount}")
+    return taken
+
+
+def new_lot(
+    account_id: int, amount: int, command: int, expires_at: datetime | None, matures_at: datetime | None
+) -> LotState:
+    return LotState(
+        account_id,
+        amount,
+        expires_at,
+        order=next(_new_lot_order),
+        amount=amount,
+        command=command,
+        matures_at=matures_at,
+    )

@@ -1,4 +1,8 @@
-"""The double-entry points ledger: accounts, immutable transactions, postings, lots, outbox."""
+"""The double-entry ledger: accounts, immutable transactions, postings, lots, outbox.
+
+Only ``hub.ledger`` writes these tables. What the columns mean for each asset and account kind is
+documented in docs/ledger.md and decided by ``hub.ledger.policy``.
+"""
 
 from enum import StrEnum
 
@@ -7,18 +11,22 @@ from tortoise.models import Model
 
 
 class Asset(StrEnum):
-    """What a balance counts. Stored value is in fen; service passes count visits of one pass type."""
+    """What a balance counts. Amounts are integers in the asset's unit."""
 
-    POINTS = "points"
-    STORED_VALUE = "stored_value"
-    SERVICE_PASS = "service_pass"
+    POINTS = "points"  # a brand's points
+    STORED_VALUE = "stored_value"  # prepaid money in fen; asset code `principal` or `bonus`
+    SERVICE_PASS = "service_pass"  # uses left of one pass product (asset code = the product)
+    SETTLEMENT = "settlement"  # money in fen one party owes another (partnerships, franchise stores)
 
 
 class AccountKind(StrEnum):
-    MEMBER = "member"  # a membership's balance; never negative
+    MEMBER = "member"  # what a membership holds and may spend
+    PENDING = "pending"  # a membership's points earned but not yet available (maturing)
     ISSUANCE = "issuance"  # the brand's source of value; goes negative as it issues
     BURN = "burn"  # the brand's sink for redeemed and expired value
-    CLEARING = "clearing"  # what one party owes another (partnerships, franchise stores)
+    PAYABLE = "payable"  # what a brand or store owes its counterparty (owner: partnership or store)
+    RECEIVABLE = "receivable"  # what a brand or store is owed (owner: partnership or store)
+    CLEARING = "clearing"  # the brand's own side of settlement postings (balances payables/receivables)
 
 
 class TransactionKind(StrEnum):
@@ -26,14 +34,21 @@ class TransactionKind(StrEnum):
     REDEEM = "redeem"
     ADJUST = "adjust"
     REVERSE = "reverse"
-    # Later kinds (transfer, expire, top-up, partner redemption, ...) add values here.
+    TRANSFER = "transfer"
+    EXPIRE = "expire"
+    MATURE = "mature"
+    TOP_UP = "top_up"
+    PARTNER_REDEEM = "partner_redeem"
+    SETTLE = "settle"
 
 
 class Account(Model):
     """One balance of one asset for one owner.
 
-    ``key`` names the account uniquely (``b1:points:member:m7``, ``b1:points:issuance:3``) because
-    unique constraints over nullable columns do not hold on PostgreSQL.
+    ``key`` names the account uniquely and is derived from its columns by ``hub.ledger.accounts``
+    (``b1:points:member:m7``, ``b1:points:issuance:3``, ``b1:stored_value:bonus:member:m7``): a unique
+    constraint over nullable owner columns would not hold on PostgreSQL. The engine creates an account
+    the first time a command names it.
     """
 
     id = fields.BigIntField(primary_key=True)
@@ -42,14 +57,23 @@ class Account(Model):
         "models.Brand", related_name="accounts", on_delete=fields.RESTRICT
     )
     brand_id: int
-    asset = fields.CharEnumField(Asset, max_length=16)
-    # The pass type for service passes; empty for points and stored value.
+    # Explicit descriptions: a new enum value then needs no migration (on SQLite Tortoise would rebuild
+    # the table for a changed column comment, see hub/migrations/0002_ledger_core.py).
+    asset = fields.CharEnumField(Asset, max_length=16, description="hub.models.ledger.Asset")
+    # The pass product for service passes, `principal`/`bonus` for stored value; empty for points.
     asset_code = fields.CharField(max_length=32, default="")
-    kind = fields.CharEnumField(AccountKind, max_length=16)
+    kind = fields.CharEnumField(AccountKind, max_length=16, description="hub.models.ledger.AccountKind")
+    # The owner: a membership, a store or a partnership; none for the brand's own (sharded) accounts.
     membership: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.Membership", related_name="accounts", null=True, on_delete=fields.RESTRICT
     )
     membership_id: int | None
+    store: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Store", related_name="accounts", null=True, on_delete=fields.RESTRICT
+    )
+    store_id: int | None
+    # A plain id until partnerships have a table (ROADMAP: partnerships); then it gains its foreign key.
+    partnership_id = fields.BigIntField(null=True)
     counterparty: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.Brand", related_name="counterparty_accounts", null=True, on_delete=fields.RESTRICT
     )
@@ -64,6 +88,7 @@ class Account(Model):
 
     class Meta:
         table = "account"
+        indexes = (("membership_id",), ("store_id",), ("partnership_id",))
 
 
 class LedgerTransaction(Model):
@@ -74,7 +99,9 @@ class LedgerTransaction(Model):
         "models.Brand", related_name="transactions", on_delete=fields.RESTRICT
     )
     brand_id: int
-    kind = fields.CharEnumField(TransactionKind, max_length=24)
+    kind = fields.CharEnumField(
+        TransactionKind, max_length=24, description="hub.models.ledger.TransactionKind"
+    )
     store: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.Store", related_name="transactions", null=True, on_delete=fields.RESTRICT
     )
@@ -88,6 +115,8 @@ class LedgerTransaction(Model):
     idempotency_scope = fields.CharField(max_length=64)
     idempotency_key = fields.CharField(max_length=100)
     request_hash = fields.CharField(max_length=64)
+    # The API key that acted, when one did (a plain id: keys are revoked, never deleted).
+    actor_key_id = fields.BigIntField(null=True)
     # A reversal points at what it reverses; the unique constraint refuses a second reversal.
     reverses: fields.OneToOneNullableRelation["LedgerTransaction"] = fields.OneToOneField(
         "models.LedgerTransaction", related_name="reversed_by", null=True, on_delete=fields.RESTRICT
@@ -100,10 +129,14 @@ class LedgerTransaction(Model):
     class Meta:
         table = "ledger_transaction"
         unique_together = (("idempotency_scope", "idempotency_key"),)
+        indexes = (("membership_id",),)
 
 
 class Posting(Model):
-    """One signed amount on one account. ``balance_after`` makes history self-checking."""
+    """One signed amount on one account. ``balance_after`` makes history self-checking.
+
+    History pages read the unique (account, sequence) index in its own order.
+    """
 
     id = fields.BigIntField(primary_key=True)
     transaction: fields.ForeignKeyRelation[LedgerTransaction] = fields.ForeignKeyField(
@@ -122,10 +155,14 @@ class Posting(Model):
     class Meta:
         table = "posting"
         unique_together = (("account", "sequence"),)
+        indexes = (("transaction_id",),)
 
 
 class Lot(Model):
-    """A batch of points credited to a member account, spent soonest-expiry first."""
+    """A batch of value credited to an account whose asset keeps lots, spent soonest expiry first.
+
+    Open lots (``remaining > 0``) are found through a partial index in spending order (migration 0002).
+    """
 
     id = fields.BigIntField(primary_key=True)
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
@@ -138,13 +175,14 @@ class Lot(Model):
     transaction_id: int
     amount = fields.BigIntField()
     remaining = fields.BigIntField()
+    # On a pending account: when the worker moves the lot to the member account.
     matures_at = fields.DatetimeField(null=True)
     expires_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "lot"
-        indexes = (("account_id", "remaining"),)
+        indexes = (("transaction_id",),)
 
 
 class LotAllocation(Model):
@@ -163,14 +201,18 @@ class LotAllocation(Model):
 
     class Meta:
         table = "lot_allocation"
+        indexes = (("transaction_id",), ("lot_id",))
 
 
 class OutboxEvent(Model):
-    """A balance event written with its postings and relayed to the broker after commit."""
+    """A balance event written with its postings: the durable record of what subscribers are owed.
+
+    The committing process publishes it right after the commit and marks it; the relay publishes what
+    a dead process left unmarked. Published rows are kept; unpublished ones are found through a partial
+    index (migration 0002), so the relay's scan does not grow with them.
+    """
 
     id = fields.BigIntField(primary_key=True)
-    # The posting it announces, by account and sequence (postings are inserted in one batch, so their
-    # ids are not known to the engine).
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="outbox_events", on_delete=fields.RESTRICT
     )
@@ -179,7 +221,7 @@ class OutboxEvent(Model):
     channel = fields.CharField(max_length=64)
     payload: dict = fields.JSONField()
     created_at = fields.DatetimeField(auto_now_add=True)
-    published_at = fields.DatetimeField(null=True, db_index=True)
+    published_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "outbox_event"

@@ -20,6 +20,10 @@ def _rate(points: int, unit_fen: int) -> tuple[int, int]:
         raise InvalidInput("Between 0 and 10000 points per unit.", "earnPoints")
     if not 1 <= unit_fen <= MAX_UNIT_FEN:
         raise InvalidInput(f"Between 1 and {MAX_UNIT_FEN} fen.", "earnUnitFen")
+    # At most one point per fen (100 points per ¥1): the largest purchase then earns about 2·10^9
+    # points, and the ledger caps one transaction below that anyway (hub.ledger.policy).
+    if points > unit_fen:
+        raise InvalidInput("At most one point per fen: earnPoints cannot exceed earnUnitFen.", "earnPoints")
     return points, unit_fen
 
 

@@ -13,6 +13,7 @@ from hub.ledger.accounts import create_member_account
 from hub.models import Member, Membership, Role, Store
 from hub.resolvers import validation as v
 from hub.resolvers.access import require
+from hub.resolvers.points import PointsView, membership_and_points_by_phone
 
 
 async def enroll_member(principal: Principal | None, phone: str) -> tuple[Membership, bool]:
@@ -52,13 +53,14 @@ async def _membership_by_phone(brand_id: int, number: str) -> Membership | None:
     return await Membership.get_or_none(brand_id=brand_id, member__phone=number)
 
 
-async def membership_by_phone(principal: Principal | None, phone: str) -> Membership:
+async def membership_by_phone(principal: Principal | None, phone: str) -> tuple[Membership, PointsView]:
+    """The brand's member with this phone and its points (read together: one statement)."""
     p = require(principal, Role.BRAND, Role.STORE)
     number = v.phone(phone)
-    membership = await _membership_by_phone(p.brand_id, number)  # type: ignore[arg-type]
-    if membership is None:
+    found = await membership_and_points_by_phone(p.brand_id, number)  # type: ignore[arg-type]
+    if found is None:
         raise NotFound("No member with that phone in this brand.", "phone")
-    return membership
+    return found
 
 
 def memberships_visible(principal: Principal | None, brand_id: int | None) -> QuerySet[Membership]:

@@ -1,58 +1,55 @@
 """Earning, redeeming and adjusting points, and reading balances and history.
 
-Every write carries the caller's idempotency key. Its scope is the caller (a store's receipt numbers
-are its own), and the stored request hash covers everything else in the request, so a retry returns
-the first result and a reused key with other content is refused.
+Each write builds one ledger command and hands it to the process's ``LedgerWriter``. Every write
+carries the caller's idempotency key; its scope is the caller (a store's receipt numbers are its own),
+and the request hash covers everything else in the request (``hub.ledger.idempotency``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from tortoise.queryset import QuerySet
+from tortoise import connections
 
 from hub.auth import Principal
-from hub.ledger.accounts import member_key, shard_for, system_key
-from hub.ledger.engine import IdempotencyClaim, Leg, post_transaction
-from hub.models import (
-    Account,
-    AccountKind,
-    Brand,
-    LedgerTransaction,
-    Lot,
-    Membership,
-    Posting,
-    Role,
-    TransactionKind,
-)
+from hub.db import sql
+from hub.errors import InvalidInput, NotFound
+from hub.ledger.accounts import AccountRef, ensure_accounts, shard_for
+from hub.ledger.commands import Command, Leg, TransactionRecord
+from hub.ledger.engine import LedgerWriter
+from hub.ledger.history import AccountView, account_view
+from hub.ledger.idempotency import claim
+from hub.ledger.sql import as_datetime
+from hub.models import Account, AccountKind, Asset, Brand, Membership, Role, TransactionKind
 from hub.resolvers import validation as v
 from hub.resolvers.access import get_membership, require, require_brand
 from hub.resolvers.brands import points_for_purchase
 
+__all__ = ["PointsResult", "PointsView", "TransactionRecord"]
 
-@dataclass
+
+@dataclass(frozen=True, slots=True)
 class PointsResult:
-    transaction: LedgerTransaction
+    transaction: TransactionRecord
     membership: Membership
     points: int  # signed change to the member's points
     balance: int  # the member's available points right after this transaction
     replayed: bool
 
 
-async def member_account(membership: Membership) -> Account:
-    return await Account.get(key=member_key(membership.brand_id, membership.id))
-
-
 async def _move_points(
+    ledger: LedgerWriter,
+    principal: Principal,
     membership: Membership,
     kind: TransactionKind,
     points: int,
     counterpart: AccountKind,
-    claim: IdempotencyClaim,
+    key: str,
+    request: dict[str, Any],
     *,
-    store_id: int | None = None,
     reason: str = "",
     details: dict[str, Any] | None = None,
 ) -> PointsResult:
@@ -61,41 +58,36 @@ async def _move_points(
     The brand side is the issuance or burn shard of this membership (see ``hub.ledger.accounts``).
     """
     brand_id = membership.brand_id
-    mine = member_key(brand_id, membership.id)
-    legs = []
-    if points:
-        legs = [
-            Leg(system_key(brand_id, counterpart, shard_for(membership.id)), -points),
-            Leg(mine, points),
-        ]
-    posted = await post_transaction(
-        brand_id=brand_id,
-        kind=kind,
-        legs=legs,
-        claim=claim,
-        store_id=store_id,
-        membership_id=membership.id,
-        reason=reason,
-        details=details,
+    mine = AccountRef.member(brand_id, membership.id)
+    brand_side = AccountRef.system(brand_id, counterpart, shard_for(membership.id))
+    legs = (Leg(brand_side, -points), Leg(mine, points)) if points else ()
+    outcome = await ledger.submit(
+        Command(
+            kind=kind,
+            brand_id=brand_id,
+            legs=legs,
+            claim=claim(principal.idempotency_scope, key, **request),
+            store_id=principal.store_id,
+            membership_id=membership.id,
+            actor_key_id=principal.key_id,
+            reason=reason,
+            details=details or {},
+            report=mine,
+        )
     )
-    locked = next((a for a in posted.accounts.values() if a.key == mine), None)
-    # A replay, or a purchase too small to earn a point, locked nothing: read the account.
-    account_id, balance = (locked.id, locked.balance) if locked else await _id_and_balance(membership)
-    posting = posted.posting_on(account_id)
-    if posting is None:
-        return PointsResult(posted.transaction, membership, 0, balance, posted.replayed)
+    posting = outcome.posting_on(mine)
+    balance = outcome.report_balance if outcome.report_balance is not None else 0
     return PointsResult(
-        posted.transaction, membership, posting.amount, posting.balance_after, posted.replayed
+        outcome.transaction, membership, posting.amount if posting else 0, balance, outcome.replayed
     )
-
-
-async def _id_and_balance(membership: Membership) -> tuple[int, int]:
-    account = await member_account(membership)
-    return account.id, account.balance
 
 
 async def record_purchase(
-    principal: Principal | None, membership_id: int, amount_fen: int, idempotency_key: str
+    ledger: LedgerWriter,
+    principal: Principal | None,
+    membership_id: int,
+    amount_fen: int,
+    idempotency_key: str,
 ) -> PointsResult:
     p = require(principal, Role.STORE)
     key = v.idempotency_key(idempotency_key)
@@ -103,7 +95,6 @@ async def record_purchase(
     membership = await get_membership(p, membership_id)
     brand: Brand = membership.brand  # loaded with the membership
     points = points_for_purchase(brand, amount_fen)
-    request = v.request_hash("recordPurchase", membership=membership.id, amount_fen=amount_fen)
     details = {
         "amountFen": amount_fen,
         "earnPoints": brand.earn_points,
@@ -111,39 +102,46 @@ async def record_purchase(
         "rounding": "down",
         "points": points,
     }
+    request = {"operation": "recordPurchase", "membership": membership.id, "amount_fen": amount_fen}
     return await _move_points(
+        ledger,
+        p,
         membership,
         TransactionKind.EARN,
         points,
         AccountKind.ISSUANCE,
-        IdempotencyClaim(p.idempotency_scope, key, request),
-        store_id=p.store_id,
+        key,
+        request,
         details=details,
     )
 
 
 async def redeem_points(
-    principal: Principal | None, membership_id: int, points: int, reason: str, idempotency_key: str
+    ledger: LedgerWriter,
+    principal: Principal | None,
+    membership_id: int,
+    points: int,
+    reason: str,
+    idempotency_key: str,
 ) -> PointsResult:
     p = require(principal, Role.STORE)
     key = v.idempotency_key(idempotency_key)
     points = v.positive(points, "points")
     reason = v.text(reason, "reason")
     membership = await get_membership(p, membership_id)
-    request = v.request_hash("redeemPoints", membership=membership.id, points=points, reason=reason)
+    request = {"operation": "redeemPoints", "membership": membership.id, "points": points, "reason": reason}
     return await _move_points(
-        membership,
-        TransactionKind.REDEEM,
-        -points,
-        AccountKind.BURN,
-        IdempotencyClaim(p.idempotency_scope, key, request),
-        store_id=p.store_id,
-        reason=reason,
+        ledger, p, membership, TransactionKind.REDEEM, -points, AccountKind.BURN, key, request, reason=reason
     )
 
 
 async def adjust_points(
-    principal: Principal | None, membership_id: int, points: int, reason: str, idempotency_key: str
+    ledger: LedgerWriter,
+    principal: Principal | None,
+    membership_id: int,
+    points: int,
+    reason: str,
+    idempotency_key: str,
 ) -> PointsResult:
     """HQ corrects a balance. Up is issued like an earn; down is burned like a redemption."""
     membership = await get_membership(principal, membership_id)
@@ -151,22 +149,172 @@ async def adjust_points(
     key = v.idempotency_key(idempotency_key)
     points = v.nonzero(points, "points")
     reason = v.text(reason, "reason")
-    request = v.request_hash("adjustPoints", membership=membership.id, points=points, reason=reason)
+    request = {"operation": "adjustPoints", "membership": membership.id, "points": points, "reason": reason}
+    counterpart = AccountKind.ISSUANCE if points > 0 else AccountKind.BURN
     return await _move_points(
-        membership,
-        TransactionKind.ADJUST,
-        points,
-        AccountKind.ISSUANCE if points > 0 else AccountKind.BURN,
-        IdempotencyClaim(p.idempotency_scope, key, request),
-        reason=reason,
+        ledger, p, membership, TransactionKind.ADJUST, points, counterpart, key, request, reason=reason
     )
 
 
-async def pending_points(account: Account) -> int:
-    """Points in lots that have not matured yet (earned inside a return window)."""
-    lots = await Lot.filter(account_id=account.id, remaining__gt=0, matures_at__gt=datetime.now(UTC))
-    return sum(lot.remaining for lot in lots)
+# --- reading ----------------------------------------------------------------------------------------
 
 
-def history(account: Account) -> QuerySet[Posting]:
-    return Posting.filter(account_id=account.id)
+@dataclass(frozen=True, slots=True)
+class PointsView:
+    available: int
+    pending: int
+    sequence: int  # of the available account: where a subscription resumes
+
+
+NO_POINTS = PointsView(0, 0, 0)
+
+# Each membership's points accounts (available and pending), found by the account.membership_id index.
+_POINTS_COLUMNS = (
+    "SELECT membership_id, kind, balance, sequence FROM account"
+    " WHERE asset = 'points' AND asset_code = '' AND kind IN ('member', 'pending') AND membership_id IN "
+)
+
+
+def _views(rows: list[Any]) -> dict[int, PointsView]:
+    parts: dict[int, dict[str, tuple[int, int]]] = {}
+    for row in rows:
+        parts.setdefault(row["membership_id"], {})[row["kind"]] = (row["balance"], row["sequence"])
+    return {
+        mid: PointsView(
+            available=kinds.get("member", (0, 0))[0],
+            pending=kinds.get("pending", (0, 0))[0],
+            sequence=kinds.get("member", (0, 0))[1],
+        )
+        for mid, kinds in parts.items()
+    }
+
+
+async def points_of(membership_ids: list[int]) -> list[PointsView]:
+    """Points of many memberships in one query (a DataLoader's batch); zero for one with no account."""
+    conn = connections.get("default")
+    marks = ", ".join("?" * len(membership_ids))
+    _, rows = await conn.execute_query(sql(conn, f"{_POINTS_COLUMNS}({marks})"), list(membership_ids))
+    views = _views(rows)
+    return [views.get(mid, NO_POINTS) for mid in membership_ids]
+
+
+async def membership_and_points_by_phone(brand_id: int, number: str) -> tuple[Membership, PointsView] | None:
+    """A brand's member by normalised phone, with its points: one statement for the POS lookup."""
+    conn = connections.get("default")
+    _, rows = await conn.execute_query(
+        sql(
+            conn,
+            "SELECT ms.*, a.balance AS a_balance, a.sequence AS a_sequence, pa.balance AS p_balance"
+            " FROM membership ms JOIN member m ON m.id = ms.member_id"
+            " LEFT JOIN account a ON a.membership_id = ms.id AND a.kind = 'member'"
+            "  AND a.asset = 'points' AND a.asset_code = ''"
+            " LEFT JOIN account pa ON pa.membership_id = ms.id AND pa.kind = 'pending'"
+            "  AND pa.asset = 'points' AND pa.asset_code = ''"
+            " WHERE ms.brand_id = ? AND m.phone = ?",
+        ),
+        [brand_id, number],
+    )
+    if not rows:
+        return None
+    row = dict(rows[0])
+    view = PointsView(row.pop("a_balance") or 0, row.pop("p_balance") or 0, row.pop("a_sequence") or 0)
+    return Membership._init_from_db(**row), view
+
+
+async def member_account(membership: Membership) -> Account:
+    account = await Account.get_or_none(key=AccountRef.member(membership.brand_id, membership.id).key)
+    if account is None:
+        raise NotFound("This membership has no points account yet.")
+    return account
+
+
+async def watchable_account(membership: Membership) -> AccountView:
+    """The membership's points account, opened if it was never used, for a subscription."""
+    ref = AccountRef.member(membership.brand_id, membership.id)
+    view = await account_view(ref.key)
+    if view is None:
+        await ensure_accounts([ref], connections.get("default"))
+        view = await account_view(ref.key)
+    assert view is not None
+    return view
+
+
+async def member_points_accounts(member_id: int) -> list[AccountView]:
+    """Every points account of a person's memberships, for a member's own subscription."""
+    accounts = await Account.filter(
+        membership__member_id=member_id, kind=AccountKind.MEMBER, asset=Asset.POINTS, asset_code=""
+    ).order_by("id")
+    return [
+        AccountView(
+            a.id, a.brand_id, a.membership_id, str(a.asset), a.asset_code, str(a.kind), a.balance, a.sequence
+        )
+        for a in accounts
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One posting on a member's points account, for the history page."""
+
+    id: int
+    sequence: int
+    amount: int
+    balance_after: int
+    created_at: Any
+    transaction_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    entries: list[Entry]
+    has_next_page: bool
+
+    @staticmethod
+    def cursor(entry: Entry) -> str:
+        return base64.urlsafe_b64encode(f"s:{entry.sequence}".encode()).decode()
+
+
+def _after_sequence(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        tag, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if tag != "s":
+            raise ValueError(tag)
+        sequence = int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("Malformed cursor.", "after") from None
+    if not 0 <= sequence < 2**63:
+        raise InvalidInput("Malformed cursor.", "after")
+    return sequence
+
+
+async def history(membership: Membership, first: int, after: str | None, max_size: int) -> HistoryPage:
+    """Newest first, paged by sequence: reads the (account, sequence) index in its own order."""
+    if not 0 <= first <= max_size:
+        raise InvalidInput(f"first must be between 0 and {max_size}.", "first")
+    before = _after_sequence(after)
+    key = AccountRef.member(membership.brand_id, membership.id).key
+    conn = connections.get("default")
+    where = "a.key = ?" + (" AND p.sequence < ?" if before is not None else "")
+    _, rows = await conn.execute_query(
+        sql(
+            conn,
+            "SELECT p.id, p.sequence, p.amount, p.balance_after, p.created_at, p.transaction_id"
+            f" FROM posting p JOIN account a ON a.id = p.account_id WHERE {where}"
+            f" ORDER BY p.sequence DESC LIMIT {int(first) + 1}",
+        ),
+        [key] if before is None else [key, before],
+    )
+    entries = [
+        Entry(
+            r["id"],
+            r["sequence"],
+            r["amount"],
+            r["balance_after"],
+            as_datetime(r["created_at"]),
+            r["transaction_id"],
+        )
+        for r in rows[:first]
+    ]
+    return HistoryPage(entries, len(rows) > first)

@@ -10,7 +10,9 @@ from strawberry.types import Info as StrawberryInfo
 
 from hub.auth import Authenticator, MemberTokens, Principal
 from hub.events.broker import LocalBroker
+from hub.ledger.engine import LedgerWriter
 from hub.models import Brand, LedgerTransaction, Store
+from hub.resolvers.points import PointsView, points_of
 from hub.settings import Settings
 
 
@@ -33,6 +35,7 @@ class Services:
     broker: LocalBroker
     authenticator: Authenticator
     tokens: MemberTokens
+    ledger: LedgerWriter
 
 
 @dataclass
@@ -48,6 +51,8 @@ class HubContext:
     transactions: DataLoader[int, LedgerTransaction] = field(
         default_factory=lambda: _loader(LedgerTransaction)
     )
+    # Membership id -> its points (available, pending, sequence).
+    points: DataLoader[int, PointsView] = field(default_factory=lambda: DataLoader(load_fn=points_of))
 
     @property
     def max_page_size(self) -> int:

@@ -31,9 +31,11 @@ class MemberQuery:
     @strawberry.field(description="Store or brand HQ: the brand's member with this phone, if any.")
     async def member_by_phone(self, info: Info, phone: str) -> Membership | None:
         try:
-            return Membership.from_model(await service.membership_by_phone(info.context.principal, phone))
+            membership, points = await service.membership_by_phone(info.context.principal, phone)
         except NotFound:
             return None
+        info.context.points.prime(membership.id, points)  # the POS lookup is one statement
+        return Membership.from_model(membership)
 
     @strawberry.field(
         description="Memberships the caller may see: a member's own, a brand's for its HQ and stores."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import strawberry
 from strawberry import relay
@@ -18,6 +18,9 @@ from hub.resolvers import points as points_service
 from hub.resolvers.pagination import page
 from hub.schema.common import BigInt, Connection
 from hub.schema.context import Info
+
+if TYPE_CHECKING:
+    from hub.resolvers.points import TransactionRecord
 
 TransactionKindEnum = strawberry.enum(models.TransactionKind, name="TransactionKind")
 RoleEnum = strawberry.enum(models.Role, name="Role")
@@ -135,8 +138,8 @@ class Store(relay.Node):
 
 @strawberry.type(description="A member's points right now.")
 class PointsBalance:
-    available: BigInt
-    pending: BigInt
+    available: BigInt = strawberry.field(description="Points the member may spend now.")
+    pending: BigInt = strawberry.field(description="Points earned but not available yet (maturing).")
     sequence: BigInt = strawberry.field(
         description="The sequence of the latest change; pass it to balanceChanged to resume."
     )
@@ -176,20 +179,22 @@ class Membership(relay.Node):
             return None
         return Store.from_model(await info.context.stores.load(self.model.join_store_id))
 
-    @strawberry.field
-    async def points(self) -> PointsBalance:
-        account = await points_service.member_account(self.model)
+    @strawberry.field(description="The membership's points: available, pending and the sequence.")
+    async def points(self, info: Info) -> PointsBalance:
+        # One query for every membership of the request (and none after memberByPhone read them).
+        view = await info.context.points.load(self.model.id)
         return PointsBalance(
-            available=BigInt(account.balance),
-            pending=BigInt(await points_service.pending_points(account)),
-            sequence=BigInt(account.sequence),
+            available=BigInt(view.available), pending=BigInt(view.pending), sequence=BigInt(view.sequence)
         )
 
     @strawberry.field(description="Changes to this membership's points, newest first.")
     async def history(self, info: Info, first: int = 20, after: str | None = None) -> Connection[LedgerEntry]:
-        account = await points_service.member_account(self.model)
-        query = points_service.history(account)
-        return await connection(info, query, LedgerEntry.from_model, first, after, True)
+        result = await points_service.history(self.model, first, after, info.context.max_page_size)
+        return Connection.build(
+            [LedgerEntry.from_entry(e) for e in result.entries],
+            [result.cursor(e) for e in result.entries],
+            result.has_next_page,
+        )
 
 
 @strawberry.type(description="One immutable business event in the ledger.")
@@ -204,7 +209,7 @@ class LedgerTransaction(relay.Node):
     brand_id: strawberry.Private[int]
 
     @classmethod
-    def from_model(cls, m: models.LedgerTransaction) -> LedgerTransaction:
+    def from_model(cls, m: models.LedgerTransaction | TransactionRecord) -> LedgerTransaction:
         return cls(
             id=m.id,
             kind=m.kind,
@@ -244,21 +249,21 @@ class LedgerTransaction(relay.Node):
 @strawberry.type(description="One posting on a member's points account.")
 class LedgerEntry:
     id: relay.GlobalID
-    sequence: BigInt
-    delta: BigInt
-    balance_after: BigInt
+    sequence: BigInt = strawberry.field(description="Per account: 1, 2, 3, ... with no gaps.")
+    delta: BigInt = strawberry.field(description="The signed change to the balance.")
+    balance_after: BigInt = strawberry.field(description="The balance right after this change.")
     created_at: datetime
     transaction_pk: strawberry.Private[int]
 
     @classmethod
-    def from_model(cls, m: models.Posting) -> LedgerEntry:
+    def from_entry(cls, e: points_service.Entry) -> LedgerEntry:
         return cls(
-            id=relay.GlobalID("LedgerEntry", str(m.id)),
-            sequence=BigInt(m.sequence),
-            delta=BigInt(m.amount),
-            balance_after=BigInt(m.balance_after),
-            created_at=m.created_at,
-            transaction_pk=m.transaction_id,
+            id=relay.GlobalID("LedgerEntry", str(e.id)),
+            sequence=BigInt(e.sequence),
+            delta=BigInt(e.amount),
+            balance_after=BigInt(e.balance_after),
+            created_at=e.created_at,
+            transaction_pk=e.transaction_id,
         )
 
     @strawberry.field

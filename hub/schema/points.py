@@ -65,7 +65,10 @@ async def _points_write(
 
     async def run() -> dict:
         result = await write(
-            info.context.principal, decode_id(membership_id, "Membership", "membershipId"), *args
+            info.context.services.ledger,
+            info.context.principal,
+            decode_id(membership_id, "Membership", "membershipId"),
+            *args,
         )
         return {
             "transaction": LedgerTransaction.from_model(result.transaction),

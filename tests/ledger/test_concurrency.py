@@ -7,7 +7,6 @@ import asyncio
 import pytest
 from starlette.applications import Starlette
 
-from hub.ledger.engine import channel_for
 from hub.models import Account, LedgerTransaction, Lot, OutboxEvent, Posting
 from tests.helpers import Api, World, make_world, new_phone, pk
 
@@ -96,9 +95,9 @@ async def test_a_write_failing_part_way_leaves_nothing_behind(
     async def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("injected failure after the first posting")
 
-    # _move_lots runs after the postings and balance updates are written.
-    monkeypatch.setattr(engine, "_move_lots", explode)
-    async with broker.subscribe([channel_for(account.id)]) as events:
+    # _write_lots runs after the postings and balance updates are written.
+    monkeypatch.setattr(engine, "_write_lots", explode)
+    async with broker.subscribe([account.id]) as events:
         response = await world.api.gql(
             "mutation($i: RedeemPointsInput!) { redeemPoints(input: $i) { balance userErrors { code } } }",
             {"i": {"membershipId": membership, "points": 30, "reason": "x", "idempotencyKey": "boom"}},

@@ -1,0 +1,88 @@
+"""What each asset and account kind allows: lots, overdraft, events, amount limits.
+
+The engine asks these functions and nothing else, so a new asset or kind is a row here (and, when it
+needs one, a value in ``hub.models.ledger``). The audit reads the same answers (``keeps_lots``,
+``announces``), so it checks what the engine promises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from hub.errors import ErrorCode
+from hub.models.ledger import AccountKind, Asset
+
+# Every stored balance stays within ±BALANCE_LIMIT, and one leg moves at most an asset's max_amount
+# (far below it): BALANCE_LIMIT + the largest max_amount < 2**63, so no balance can overflow its BIGINT
+# column whatever is posted. A write that would cross the limit is refused (AMOUNT_TOO_LARGE).
+BALANCE_LIMIT = 10**18
+
+
+class DrawOrder(StrEnum):
+    # Soonest expiry first, lots that never expire last, older lots first among equals.
+    SOONEST_EXPIRY = "soonest_expiry"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    lots: bool  # every credit is a lot; every debit draws from lots
+    allow_negative: bool  # the account may go below zero
+    announces: bool  # each posting is a balance event for subscribers (and has an outbox row)
+    max_amount: int  # the largest amount one leg may move
+    insufficient: ErrorCode  # the code of a debit the balance does not cover
+    draw_order: DrawOrder = DrawOrder.SOONEST_EXPIRY
+
+
+# Largest single leg per asset: a purchase earning more than a billion points, or a top-up above
+# ¥100 million, is a mistake, not a sale. Settlement between two brands may be larger.
+MAX_AMOUNT = {
+    Asset.POINTS: 10**9,
+    Asset.STORED_VALUE: 10**10,
+    Asset.SERVICE_PASS: 10**6,
+    Asset.SETTLEMENT: 10**14,
+}
+
+# Which kinds of account each asset has.
+KINDS = {
+    Asset.POINTS: {AccountKind.MEMBER, AccountKind.PENDING, AccountKind.ISSUANCE, AccountKind.BURN},
+    Asset.STORED_VALUE: {AccountKind.MEMBER, AccountKind.ISSUANCE, AccountKind.BURN},
+    Asset.SERVICE_PASS: {AccountKind.MEMBER, AccountKind.ISSUANCE, AccountKind.BURN},
+    Asset.SETTLEMENT: {AccountKind.PAYABLE, AccountKind.RECEIVABLE, AccountKind.CLEARING},
+}
+
+# Assets whose member balances are kept in lots (expiry, maturity, the order debits draw in).
+_LOT_ASSETS = {Asset.POINTS, Asset.SERVICE_PASS}
+# Kinds a member sees: their changes are balance events.
+_MEMBER_KINDS = {AccountKind.MEMBER, AccountKind.PENDING}
+# The brand's source, and what parties owe each other, may run below zero.
+_NEGATIVE_KINDS = {
+    AccountKind.ISSUANCE,
+    AccountKind.PAYABLE,
+    AccountKind.RECEIVABLE,
+    AccountKind.CLEARING,
+}
+
+
+def keeps_lots(asset: Asset | str, kind: AccountKind | str) -> bool:
+    return Asset(asset) in _LOT_ASSETS and AccountKind(kind) in _MEMBER_KINDS
+
+
+def announces(asset: Asset | str, kind: AccountKind | str) -> bool:
+    return AccountKind(kind) in _MEMBER_KINDS
+
+
+def allows_negative(asset: Asset | str, kind: AccountKind | str) -> bool:
+    return AccountKind(kind) in _NEGATIVE_KINDS
+
+
+def policy(asset: Asset, kind: AccountKind) -> Policy:
+    return Policy(
+        lots=keeps_lots(asset, kind),
+        allow_negative=allows_negative(asset, kind),
+        announces=announces(asset, kind),
+        max_amount=MAX_AMOUNT[asset],
+        insufficient=ErrorCode.INSUFFICIENT_POINTS
+        if asset is Asset.POINTS
+        else ErrorCode.INSUFFICIENT_BALANCE,
+    )

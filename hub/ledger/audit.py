@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 from tortoise import connections
 
+from hub.ledger.policy import ANNOUNCED_ACCOUNTS_SQL, LOT_ACCOUNTS_SQL
+
 
 @dataclass(frozen=True)
 class Violation:
@@ -70,7 +72,7 @@ def _checks(brand: str) -> dict[str, str]:
         "LOTS_MISMATCH": f"""
             SELECT 'account ' || a.id, 'balance ' || a.balance || ', lots ' ||
                    COALESCE((SELECT SUM(l.remaining) FROM lot l WHERE l.account_id = a.id), 0)
-            FROM account a WHERE {brand} AND a.kind = 'member' AND a.balance <>
+            FROM account a WHERE {brand} AND {LOT_ACCOUNTS_SQL} AND a.balance <>
                 COALESCE((SELECT SUM(l.remaining) FROM lot l WHERE l.account_id = a.id), 0)""",
         "LOT_ALLOCATION_MISMATCH": f"""
             SELECT 'lot ' || l.id, 'amount ' || l.amount || ', remaining ' || l.remaining ||
@@ -80,18 +82,23 @@ def _checks(brand: str) -> dict[str, str]:
             GROUP BY l.id, l.amount, l.remaining
             HAVING l.remaining <> l.amount - COALESCE(SUM(la.amount), 0)
                 OR l.remaining < 0 OR l.remaining > l.amount""",
+        # A credit may be split in several lots (a transfer copies the expiry of each lot it drew).
         "CREDIT_WITHOUT_LOT": f"""
-            SELECT 'posting ' || p.id, 'credit ' || p.amount || ' has no lot of that size'
+            SELECT 'posting ' || MIN(p.id), 'credit ' || SUM(p.amount) || ', lots ' || COALESCE((
+                SELECT SUM(l.amount) FROM lot l WHERE l.transaction_id = p.transaction_id
+                  AND l.account_id = p.account_id), 0)
             FROM posting p JOIN account a ON a.id = p.account_id
-            WHERE {brand} AND a.kind = 'member' AND p.amount > 0 AND NOT EXISTS (
-                SELECT 1 FROM lot l WHERE l.transaction_id = p.transaction_id
-                  AND l.account_id = p.account_id AND l.amount = p.amount)""",
+            WHERE {brand} AND {LOT_ACCOUNTS_SQL} AND p.amount > 0
+            GROUP BY p.transaction_id, p.account_id
+            HAVING SUM(p.amount) <> COALESCE((
+                SELECT SUM(l.amount) FROM lot l WHERE l.transaction_id = p.transaction_id
+                  AND l.account_id = p.account_id), 0)""",
         "DEBIT_NOT_ALLOCATED": f"""
             SELECT 'posting ' || p.id, 'debit ' || (-p.amount) || ', allocated ' || COALESCE((
                 SELECT SUM(la.amount) FROM lot_allocation la JOIN lot l ON l.id = la.lot_id
                 WHERE la.transaction_id = p.transaction_id AND l.account_id = p.account_id), 0)
             FROM posting p JOIN account a ON a.id = p.account_id
-            WHERE {brand} AND a.kind = 'member' AND p.amount < 0 AND -p.amount <> COALESCE((
+            WHERE {brand} AND {LOT_ACCOUNTS_SQL} AND p.amount < 0 AND -p.amount <> COALESCE((
                 SELECT SUM(la.amount) FROM lot_allocation la JOIN lot l ON l.id = la.lot_id
                 WHERE la.transaction_id = p.transaction_id AND l.account_id = p.account_id), 0)""",
         # 6. Exactly once: one transaction per idempotency key (the unique index says so too).
@@ -105,7 +112,7 @@ def _checks(brand: str) -> dict[str, str]:
         "MISSING_OUTBOX_EVENT": f"""
             SELECT 'posting ' || p.id, 'no outbox event'
             FROM posting p JOIN account a ON a.id = p.account_id
-            WHERE {brand} AND a.kind = 'member' AND NOT EXISTS (
+            WHERE {brand} AND {ANNOUNCED_ACCOUNTS_SQL} AND NOT EXISTS (
                 SELECT 1 FROM outbox_event o
                 WHERE o.account_id = p.account_id AND o.sequence = p.sequence)""",
     }

@@ -64,6 +64,15 @@ _NEGATIVE_KINDS = {
 }
 
 
+def _sql_list(values: set[AccountKind] | set[Asset]) -> str:
+    return ", ".join(f"'{v}'" for v in sorted(values))
+
+
+# The same rules as SQL conditions on an account row ``a``, for the audit's queries.
+LOT_ACCOUNTS_SQL = f"(a.asset IN ({_sql_list(_LOT_ASSETS)}) AND a.kind IN ({_sql_list(_MEMBER_KINDS)}))"
+ANNOUNCED_ACCOUNTS_SQL = f"a.kind IN ({_sql_list(_MEMBER_KINDS)})"
+
+
 def keeps_lots(asset: Asset | str, kind: AccountKind | str) -> bool:
     return Asset(asset) in _LOT_ASSETS and AccountKind(kind) in _MEMBER_KINDS
 

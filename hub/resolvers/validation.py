@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from typing import Any
-
 import phonenumbers
 
 from hub.errors import DomainError, ErrorCode, InvalidInput
@@ -52,9 +48,3 @@ def phone(value: str, field: str = "phone", region: str = "CN") -> str:
     if not phonenumbers.is_valid_number(parsed):
         raise DomainError(ErrorCode.INVALID_PHONE, "Not a valid phone number.", field)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
-
-
-def request_hash(operation: str, **fields: Any) -> str:
-    """A stable fingerprint of a request, stored with its idempotency key."""
-    body = json.dumps({"op": operation, **fields}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()

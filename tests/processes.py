@@ -67,10 +67,15 @@ class HubProcess:
 
 
 @asynccontextmanager
-async def live_hubs(count: int) -> AsyncIterator[tuple[list[HubProcess], dict[str, str]]]:
-    """Start ``count`` hub processes sharing one fresh database (and Redis on the PostgreSQL run)."""
+async def live_hubs(
+    count: int, extra_env: dict[str, str] | None = None, per_hub: list[dict[str, str]] | None = None
+) -> AsyncIterator[tuple[list[HubProcess], dict[str, str]]]:
+    """Start ``count`` hub processes sharing one fresh database (and Redis on the PostgreSQL run).
+
+    ``extra_env`` goes to every process, ``per_hub[i]`` to process i only.
+    """
     tmp = Path(tempfile.mkdtemp(prefix="hub-live-"))
-    env = {"HUB_SECRET_KEY": "live-test-secret", "HUB_SECRET_FILE": str(tmp / "secret")}
+    env = {"HUB_SECRET_KEY": "live-test-secret", "HUB_SECRET_FILE": str(tmp / "secret"), **(extra_env or {})}
     pg_url = None
     if conftest.BACKEND == "postgres":
         pg_url = await conftest._create_pg_database()
@@ -88,7 +93,7 @@ async def live_hubs(count: int) -> AsyncIterator[tuple[list[HubProcess], dict[st
         check=True,
     )
     assert b"up to date" in cli.stdout, cli
-    hubs = [HubProcess(env, tmp / f"hub-{i}.log") for i in range(count)]
+    hubs = [HubProcess({**env, **(per_hub or [{}] * count)[i]}, tmp / f"hub-{i}.log") for i in range(count)]
     try:
         await asyncio.gather(*(h.wait_ready() for h in hubs))
         yield hubs, env

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -25,3 +26,32 @@ def test_models_and_migrations_agree(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "No changes detected" in out.stdout, f"models changed without a migration:\n{out.stdout}"
+
+
+async def test_a_ledger_written_before_0002_survives_it_and_the_engine_goes_on(tmp_path: Path) -> None:
+    from tests import conftest
+
+    if conftest.BACKEND == "postgres":
+        url = await conftest._create_pg_database()
+    else:
+        url = f"sqlite://{tmp_path}/old.sqlite3"
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "tests.ledger.migrate_with_data", url],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        if conftest.BACKEND == "postgres":
+            await conftest._drop_pg_database(url)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["audit_ok"], report["violations"]
+    # The old member account (key b1:points:member:m7, id 3) went on: 100 + 30 - 110; the retry of the
+    # first earn answers the balance right after it.
+    assert (report["member_account_id"], report["balance"], report["sequence"]) == (3, 20, 4)
+    assert report["answers"] == [130, 20, 120] and report["replayed"] == [False, False, True]
+    assert (report["accounts"], report["postings"], report["lots"], report["outbox"]) == (3, 8, 2, 4)
+    assert report["duplicate_key_refused"]

@@ -151,3 +151,33 @@ async def test_subscriptions_are_authorised(cluster: tuple[list[HubProcess], Wor
         bad = await WsClient.connect(hubs[0].ws_url, "fh_forged_token")
         await bad.next()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+async def test_an_event_is_delivered_once_when_its_process_dies_between_commit_and_publish() -> None:
+    if conftest.BACKEND != "postgres":
+        pytest.skip("the relay recovers across processes: the PostgreSQL + Redis run covers it")
+    fast_relay = {"HUB_RELAY_GRACE_SECONDS": "1", "HUB_RELAY_POLL_SECONDS": "0.2"}
+    crashing = {"HUB_TEST_CRASH_AFTER_COMMIT_KEY": "crash-after-commit"}
+    async with live_hubs(2, fast_relay, [crashing, {}]) as (hubs, env):
+        async with httpx.AsyncClient(base_url=hubs[1].url, timeout=30) as client:
+            world = await make_world(Api(client), create_platform_key(env))
+            membership, _, token = await world.enroll()
+            ws = await WsClient.connect(hubs[1].ws_url, token)
+            try:
+                await ws.subscribe(BALANCE_SUBSCRIPTION, {"m": membership})
+                await asyncio.sleep(0.3)
+                with pytest.raises(httpx.TransportError):  # the process exits after the commit
+                    await _purchase(hubs[0], world, membership, 4_200, "crash-after-commit")
+                assert hubs[0].proc.wait(10) == 70
+
+                event = (await ws.next(timeout=5))["payload"]["data"]["balanceChanged"]
+                assert (event["sequence"], event["balance"], event["delta"]) == (1, 42, 42)
+                with pytest.raises(TimeoutError):  # once: no duplicate follows
+                    await ws.next(timeout=1.5)
+            finally:
+                await ws.close()
+            # The write itself happened once: the till's retry replays it.
+            retry = await world.earn(membership, 4_200, "crash-after-commit")
+            assert (retry["points"], retry["balance"]) == (42, 42)
+            audit = await world.audit()
+            assert audit["ok"], audit["violations"]

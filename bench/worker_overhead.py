@@ -8,7 +8,7 @@ job's first claim to its completion (``started_at`` → ``finished_at``):
   runner's ceiling in items/s (plan, one fenced commit and one progress event per chunk);
 - ``chunk-cost``: the same with chunks of one item: the cost of one chunk commit;
 - ``grant``: the example grant handler (``tests/worker/grant_example.py``), one ledger transaction per
-  membership through today's ``post_transaction``, ``--members`` memberships in chunks of 100: what
+  membership through the runner's ledger writer, ``--members`` memberships in chunks of 100: what
   the per-item ledger write costs beside the runner.
 
 PostgreSQL by default (its own database, ``hub_bench_worker``, dropped and recreated); ``--sqlite``
@@ -29,7 +29,7 @@ from tortoise import connections
 
 from hub import db
 from hub.events.broker import LocalBroker
-from hub.ledger.accounts import create_brand_accounts, member_key
+from hub.ledger.accounts import AccountRef, create_brand_accounts
 from hub.models import Account, AccountKind, Asset, Brand, Job, JobStatus, Member, Membership
 from hub.settings import WorkerSettings
 from hub.worker import store
@@ -80,7 +80,7 @@ async def _seed_members(count: int) -> int:
     await Account.bulk_create(
         [
             Account(
-                key=member_key(brand.id, m),  # type: ignore[arg-type]
+                key=AccountRef.member(brand.id, m).key,  # type: ignore[arg-type]
                 brand_id=brand.id,
                 asset=Asset.POINTS,
                 kind=AccountKind.MEMBER,

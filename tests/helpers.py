@@ -195,7 +195,7 @@ BALANCE_SUBSCRIPTION = """subscription($m: ID, $a: BigInt) {
 async def tamper(sql: str) -> None:
     """Change ledger rows behind the engine's back, as an attacker or a bug would (audit tests).
 
-    On PostgreSQL the database's own guards refuse that (migration 0002), so they are off for this one
+    On PostgreSQL the database's own guards refuse that (the ledger_core migration), so they are off for this one
     transaction: triggers through ``session_replication_role``, and the no-overdraft check is dropped
     and added back ``NOT VALID`` (rows written later are checked again).
     """

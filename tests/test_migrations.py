@@ -28,7 +28,9 @@ def test_models_and_migrations_agree(tmp_path: Path) -> None:
     assert "No changes detected" in out.stdout, f"models changed without a migration:\n{out.stdout}"
 
 
-async def test_a_ledger_written_before_0002_survives_it_and_the_engine_goes_on(tmp_path: Path) -> None:
+async def test_a_ledger_written_before_the_ledger_core_migration_survives_it_and_the_engine_goes_on(
+    tmp_path: Path,
+) -> None:
     from tests import conftest
 
     if conftest.BACKEND == "postgres":

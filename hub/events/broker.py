@@ -1,9 +1,10 @@
-"""Publish/subscribe of balance events, with one interface for one process or many.
+"""Publish/subscribe with one interface for one process or many.
 
-``LocalBroker`` delivers within the process. ``RedisBroker`` also sends each batch of events as one
-message on one Redis channel; every process subscribes to it and hands each event to its own local
-subscribers of that account. A process delivers its own events locally at once and skips them when
-they come back from Redis.
+Two kinds of traffic: balance events (typed, delivered to the subscribers of their account id) and
+plain messages on named channels (job progress: a dict on ``job:<id>``). ``LocalBroker`` delivers
+within the process. ``RedisBroker`` also sends each batch as one message on one Redis channel; every
+process subscribes to it and hands each event or message to its own local subscribers. A process
+delivers its own batches locally at once and skips them when they come back from Redis.
 
 Subscribers lose nothing they can see: a subscriber whose queue overflows, and every subscriber after
 the Redis subscription was re-established, receives ``RESYNC`` and re-reads the ledger.
@@ -36,15 +37,17 @@ class _Resync:
 
 
 RESYNC: Final = _Resync()
-Message = BalanceEvent | _Resync
+# What a subscription names: an account id (its balance events) or a channel name (plain messages).
+Topic = int | str
+Message = BalanceEvent | dict[str, Any] | _Resync
 QUEUE_SIZE = 1000
 
 
 class Subscription:
-    __slots__ = ("account_ids", "queue")
+    __slots__ = ("queue", "topics")
 
-    def __init__(self, account_ids: frozenset[int]) -> None:
-        self.account_ids = account_ids
+    def __init__(self, topics: frozenset[Topic]) -> None:
+        self.topics = topics
         self.queue: asyncio.Queue[Message] = asyncio.Queue(QUEUE_SIZE)
 
     def deliver(self, message: Message) -> None:
@@ -61,10 +64,10 @@ class Subscription:
 
 
 class LocalBroker:
-    """Fan-out to the subscribers of this process, by account."""
+    """Fan-out to the subscribers of this process, by account id or channel."""
 
     def __init__(self) -> None:
-        self._subs: dict[int, set[Subscription]] = defaultdict(set)
+        self._subs: dict[Topic, set[Subscription]] = defaultdict(set)
 
     async def start(self) -> None:
         return None
@@ -91,24 +94,39 @@ class LocalBroker:
         """Send events to the other processes; local delivery is the caller's."""
         return None
 
+    def deliver_messages(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        subs = self._subs
+        for channel, message in messages:
+            for sub in subs.get(channel, ()):
+                sub.deliver(message)
+
+    async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        """Plain messages on named channels, in order, here and in the other processes."""
+        self.deliver_messages(messages)
+        await self.send_messages(messages)
+
+    async def send_messages(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        return None
+
     def resync_all(self) -> None:
         for sub in {s for subs in self._subs.values() for s in subs}:
             sub.deliver(RESYNC)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, account_ids: Iterable[int]) -> AsyncIterator[Subscription]:
-        sub = Subscription(frozenset(account_ids))
-        for account_id in sub.account_ids:
-            self._subs[account_id].add(sub)
+    async def subscribe(self, topics: Iterable[Topic]) -> AsyncIterator[Subscription]:
+        """Account ids for their balance events, channel names for their messages."""
+        sub = Subscription(frozenset(topics))
+        for topic in sub.topics:
+            self._subs[topic].add(sub)
         try:
             yield sub
         finally:
-            for account_id in sub.account_ids:
-                subs = self._subs.get(account_id)
+            for topic in sub.topics:
+                subs = self._subs.get(topic)
                 if subs is not None:
                     subs.discard(sub)
                     if not subs:
-                        del self._subs[account_id]
+                        del self._subs[topic]
 
     @property
     def subscriber_count(self) -> int:

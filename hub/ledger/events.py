@@ -60,7 +60,8 @@ class BalanceEvent:
             membership_id=data["membershipId"],
             brand_id=data["brandId"],
             asset=data["asset"],
-            asset_code=data.get("assetCode", ""),  # outbox rows written before 0002 lack these two
+            # Outbox rows written before the ledger_core migration lack these two.
+            asset_code=data.get("assetCode", ""),
             kind=data.get("kind", "member"),
             sequence=data["sequence"],
             balance=data["balance"],

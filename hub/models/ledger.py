@@ -58,7 +58,7 @@ class Account(Model):
     )
     brand_id: int
     # Explicit descriptions: a new enum value then needs no migration (on SQLite Tortoise would rebuild
-    # the table for a changed column comment, see hub/migrations/0002_ledger_core.py).
+    # the table for a changed column comment, see the ledger_core migration).
     asset = fields.CharEnumField(Asset, max_length=16, description="hub.models.ledger.Asset")
     # The pass product for service passes, `principal`/`bonus` for stored value; empty for points.
     asset_code = fields.CharField(max_length=32, default="")
@@ -161,7 +161,8 @@ class Posting(Model):
 class Lot(Model):
     """A batch of value credited to an account whose asset keeps lots, spent soonest expiry first.
 
-    Open lots (``remaining > 0``) are found through a partial index in spending order (migration 0002).
+    Open lots (``remaining > 0``) are found through a partial index in spending order (migration
+    ``ledger_core``).
     """
 
     id = fields.BigIntField(primary_key=True)
@@ -209,7 +210,7 @@ class OutboxEvent(Model):
 
     The committing process publishes it right after the commit and marks it; the relay publishes what
     a dead process left unmarked. Published rows are kept; unpublished ones are found through a partial
-    index (migration 0002), so the relay's scan does not grow with them.
+    index (the ledger_core migration), so the relay's scan does not grow with them.
     """
 
     id = fields.BigIntField(primary_key=True)

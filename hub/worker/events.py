@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hub.events.broker import RESYNC, LocalBroker
+from hub.events.broker import LocalBroker
 from hub.models import FINISHED_STATUSES, Job, JobStatus
 
 log = logging.getLogger(__name__)
@@ -115,10 +115,10 @@ async def job_progress(broker: LocalBroker, job_id: int) -> AsyncGenerator[JobPr
         yield last
         while not last.finished:
             message = await sub.get()
-            if message is RESYNC:
-                event = JobProgress.of(await Job.get(id=job_id))
-            else:
+            if isinstance(message, dict):
                 event = JobProgress.from_message(message)
+            else:  # RESYNC: a broker overflow or reconnect
+                event = JobProgress.of(await Job.get(id=job_id))
             if event.revision > last.revision:
                 last = event
                 yield event

@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hub.errors import DomainError
-from hub.ledger.engine import IdempotencyClaim
+from hub.ledger.engine import LedgerWriter
+from hub.ledger.idempotency import IdempotencyClaim
 
 JSONCursor = dict[str, Any]
 
@@ -100,6 +101,9 @@ class JobContext:
     # Monotonic time until which this worker is sure it holds the lease (renewed by heartbeats).
     lease_valid_until: float = 0.0
     lease_lost: bool = False
+    # Where the handler writes ledger commands (``await ctx.ledger.submit(command)``, or
+    # ``submit_many`` for a whole chunk at once); set by the runner.
+    ledger: LedgerWriter | None = None
 
     def item_key(self, item: object) -> str:
         return f"job:{self.job_id}:{item}"

@@ -14,7 +14,9 @@ import signal
 
 from hub import db
 from hub.events.broker import LocalBroker, make_broker
-from hub.events.relay import run_relay, stop_relay
+from hub.events.publisher import Publisher
+from hub.events.relay import run_relay
+from hub.ledger.engine import LedgerWriter
 from hub.settings import Settings
 from hub.worker.registry import Registry
 from hub.worker.runner import Runner
@@ -22,12 +24,15 @@ from hub.worker.runner import Runner
 log = logging.getLogger("hub.worker")
 
 
-async def start_embedded(settings: Settings, broker: LocalBroker, registry: Registry) -> Runner | None:
-    """The runner ``hub serve`` starts in its lifespan, unless ``HUB_WORKER=off``."""
+async def start_embedded(
+    settings: Settings, broker: LocalBroker, registry: Registry, ledger: LedgerWriter | None = None
+) -> Runner | None:
+    """The runner ``hub serve`` starts in its lifespan, unless ``HUB_WORKER=off``; it writes through the
+    server's ledger writer, so jobs share its batches and its live events."""
     if not settings.worker.embedded:
         log.info("embedded worker is off (HUB_WORKER=off): jobs run in hub worker processes")
         return None
-    runner = Runner(registry, broker, settings.worker)
+    runner = Runner(registry, broker, settings.worker, ledger=ledger)
     await runner.start()
     return runner
 
@@ -35,11 +40,17 @@ async def start_embedded(settings: Settings, broker: LocalBroker, registry: Regi
 async def run_worker(settings: Settings, registry: Registry) -> None:
     """Run a runner until SIGTERM or SIGINT, then stop it cleanly (see ``Runner.stop``)."""
     await db.init_db(settings.database_url)
-    broker = make_broker(settings.redis_url, settings.redis_prefix)
+    broker = make_broker(settings.redis_url, settings.redis_prefix, settings.redis_socket_timeout)
     await broker.start()
-    # Jobs post to the ledger: this process relays the balance events of its own commits.
-    relay = asyncio.create_task(run_relay(broker, settings.relay_poll_seconds), name="relay")
-    runner = Runner(registry, broker, settings.worker)
+    # Jobs post to the ledger: this process publishes the balance events of its own commits, and its
+    # relay recovers what any process left unpublished.
+    publisher = Publisher(broker, send_timeout=settings.redis_socket_timeout * 2)
+    publisher.start()
+    ledger = LedgerWriter(publisher.on_commit)
+    relay = asyncio.create_task(
+        run_relay(broker, settings.relay_poll_seconds, settings.relay_grace_seconds), name="relay"
+    )
+    runner = Runner(registry, broker, settings.worker, ledger=ledger)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -50,9 +61,10 @@ async def run_worker(settings: Settings, registry: Registry) -> None:
         log.info("stopping: finishing or handing back running jobs")
         await runner.stop()
     finally:
+        await ledger.aclose()
+        await publisher.close()
         relay.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await relay
-        stop_relay()
         await broker.close()
         await db.close_db()

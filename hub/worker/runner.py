@@ -30,7 +30,8 @@ from typing import TypeVar
 
 from hub.errors import DomainError
 from hub.events.broker import LocalBroker
-from hub.ledger.engine import IdempotencyClaim
+from hub.ledger.engine import LedgerWriter
+from hub.ledger.idempotency import IdempotencyClaim
 from hub.models import Job, JobStatus
 from hub.settings import WorkerSettings
 from hub.worker import store
@@ -65,9 +66,13 @@ class Runner:
         *,
         owner: str | None = None,
         retry_base_seconds: float = 1.0,
+        ledger: LedgerWriter | None = None,
     ) -> None:
         self.registry = registry
         self.broker = broker
+        # The process's ledger writer (its commit hook publishes the events). A runner given none
+        # writes through its own, whose events the relay publishes after its grace period.
+        self.ledger = ledger or LedgerWriter()
         self.settings = settings
         self.owner = owner or new_owner_id()
         self.retry_base_seconds = retry_base_seconds
@@ -217,6 +222,7 @@ class Runner:
             total=job.total,
             done=job.done,
             failed=job.failed,
+            ledger=self.ledger,
         )
         self._trust_lease(ctx, claimed_at)
         heartbeat = asyncio.create_task(self._heartbeat(ctx), name=f"heartbeat {job.id}")

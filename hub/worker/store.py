@@ -25,7 +25,7 @@ from tortoise.transactions import in_transaction
 
 from hub.db import sql, with_retries
 from hub.errors import DomainError, ErrorCode, InvalidInput
-from hub.ledger.engine import IdempotencyClaim
+from hub.ledger.idempotency import IdempotencyClaim
 from hub.models import Job, JobItemFailure, JobStatus
 from hub.worker.handlers import Chunk, LeaseLost, Plan
 

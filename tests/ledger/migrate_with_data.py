@@ -1,5 +1,5 @@
 """Run by tests/test_migrations.py in its own process (Tortoise's state is global): a ledger written in
-the 0001 shape survives migration 0002 and the new engine goes on from it.
+the 0001 shape survives the ledger_core migration and the new engine goes on from it.
 
 Usage: python -m tests.ledger.migrate_with_data DATABASE_URL  -> prints a JSON report.
 """

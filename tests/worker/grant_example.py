@@ -17,10 +17,10 @@ import asyncio
 import os
 
 from hub.errors import DomainError
-from hub.ledger.accounts import member_key, shard_for, system_key
-from hub.ledger.engine import Leg, post_transaction
+from hub.ledger.accounts import AccountRef, shard_for
+from hub.ledger.commands import Command, Leg
+from hub.ledger.idempotency import request_hash
 from hub.models import AccountKind, Membership, TransactionKind
-from hub.resolvers.validation import request_hash
 from hub.worker.handlers import Chunk, ItemFailure, JobContext, JSONCursor, Plan
 
 
@@ -64,17 +64,20 @@ class ExampleGrant:
             membership_id,
             request_hash("example.grant", job=ctx.job_id, membership=membership_id, points=points),
         )
-        await post_transaction(
-            brand_id=brand_id,
-            kind=TransactionKind.ADJUST,
-            legs=[
-                Leg(system_key(brand_id, counterpart, shard_for(membership_id)), -points),
-                Leg(member_key(brand_id, membership_id), points),
-            ],
-            claim=claim,
-            membership_id=membership_id,
-            reason=str(ctx.params.get("reason", ""))[:200],
-            details={"jobId": ctx.job_id},
+        assert ctx.ledger is not None
+        await ctx.ledger.submit(
+            Command(
+                kind=TransactionKind.ADJUST,
+                brand_id=brand_id,
+                legs=(
+                    Leg(AccountRef.system(brand_id, counterpart, shard_for(membership_id)), -points),
+                    Leg(AccountRef.member(brand_id, membership_id), points),
+                ),
+                claim=claim,
+                membership_id=membership_id,
+                reason=str(ctx.params.get("reason", ""))[:200],
+                details={"jobId": ctx.job_id},
+            )
         )
 
 

@@ -8,9 +8,8 @@ import pytest
 from starlette.applications import Starlette
 
 from hub.errors import DomainError, ErrorCode
-from hub.ledger.engine import IdempotencyClaim
+from hub.ledger.idempotency import IdempotencyClaim, request_hash
 from hub.models import Job, JobStatus
-from hub.resolvers.validation import request_hash
 from hub.settings import WorkerSettings
 from hub.worker import store
 from hub.worker.process import start_embedded

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from hub.auth import Principal
-from hub.ledger.accounts import member_key
+from hub.ledger.accounts import AccountRef
 from hub.ledger.audit import audit
 from hub.models import Account, Job, JobStatus, LedgerTransaction, Membership, Role
 from hub.resolvers.brands import create_brand, create_store
@@ -65,7 +65,7 @@ async def _assert_granted_once(brand_id: int, job: Job) -> None:
     memberships = await Membership.filter(brand_id=brand_id).values_list("id", flat=True)
     assert Counter(g.membership_id for g in grants) == Counter(set(memberships))
     for membership_id in memberships:
-        account = await Account.get(key=member_key(brand_id, membership_id))  # type: ignore[arg-type]
+        account = await Account.get(key=AccountRef.member(brand_id, membership_id).key)  # type: ignore[arg-type]
         assert account.balance == POINTS
     report = await audit(brand_id)
     assert report.ok, report.violations

@@ -104,7 +104,7 @@ async def drop_pg_guards(apps, state_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0001_initial')]
+    dependencies = [('models', '0002_jobs')]
 
     initial = False
 

@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Plain-text logs for a terminal; production logs are JSON lines (HUB_LOG_FORMAT).
 run: $(STAMP)
-	$(BIN)/hub serve --demo
+	HUB_LOG_FORMAT=$${HUB_LOG_FORMAT:-text} $(BIN)/hub serve --demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check hub tests bench

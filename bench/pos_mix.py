@@ -246,7 +246,12 @@ async def run(args: argparse.Namespace, url: str, hub_pgid: int | None, platform
 def hub_env(args: argparse.Namespace) -> dict[str, str]:
     db = args.database_url + ("&" if "?" in args.database_url else "?") + "maxsize=10"
     env = {"HUB_DATABASE_URL": db, "HUB_REDIS_URL": args.redis_url, "HUB_REDIS_PREFIX": "bench:"}
-    return {**os.environ, **env, "HUB_SECRET_KEY": "bench"}
+    # One store key sends the whole POS mix: limits far above the load keep the rate limiter's check
+    # on every request (its cost is part of the measure) without refusing any (override to test them).
+    limits = {f"HUB_RATE_LIMIT_{r}": "1000000,1000000" for r in ("PLATFORM", "STORE", "ANONYMOUS")}
+    # The closing ledgerAudit reads the whole ledger, on a machine still busy: no execution deadline.
+    limits["HUB_REQUEST_TIMEOUT"] = "0"
+    return {**limits, **os.environ, **env, "HUB_SECRET_KEY": "bench"}
 
 
 def start_hub(args: argparse.Namespace, url: str, log: str) -> subprocess.Popen[bytes]:
@@ -256,7 +261,7 @@ def start_hub(args: argparse.Namespace, url: str, log: str) -> subprocess.Popen[
     drop, create = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
     asyncio.run(sql(urlunsplit(u._replace(path="/test", query="")), drop, create))
     print(f"starting the hub on {url} ({args.workers} workers, log {log})", flush=True)
-    serve = [HUB, "serve", "--host", "127.0.0.1", "--port", str(PORT), "--workers", str(args.workers)]
+    serve = [HUB, "serve", "--host", "127.0.0.1", "--port", str(args.port), "--workers", str(args.workers)]
     with open(log, "ab") as out:
         return subprocess.Popen(serve, env=hub_env(args), stdout=out, stderr=out, start_new_session=True)
 
@@ -316,7 +321,8 @@ def report(results: dict[str, Any]) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m bench.pos_mix", description=__doc__)
-    p.add_argument("--url", help="a running hub (default: start one on port 8150)")
+    p.add_argument("--url", help="a running hub (default: start one on --port)")
+    p.add_argument("--port", type=int, default=PORT, help="port of the hub the benchmark starts")
     p.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/hub_bench")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     p.add_argument("--workers", type=int, default=2)
@@ -326,7 +332,7 @@ def main() -> int:
     p.add_argument("--members", type=int, default=200)
     args = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    url = (args.url or f"http://127.0.0.1:{PORT}").rstrip("/")
+    url = (args.url or f"http://127.0.0.1:{args.port}").rstrip("/")
     idle = cpu_seconds(None)
     time.sleep(1)
     if (busy_before := cores_used(idle, cpu_seconds(None))["machine"]) > 0.2:

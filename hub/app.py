@@ -8,24 +8,36 @@ import gc
 import logging
 import os
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from tortoise import connections
 
-from hub import db
+from hub import db, metrics
 from hub.auth import Authenticator, MemberTokens
+from hub.errors import RequestErrorCode
 from hub.events.broker import make_broker
 from hub.events.publisher import Publisher
 from hub.events.relay import run_relay
+from hub.http import jsonbody
+from hub.http.errors import GRAPHQL_RESPONSE_JSON, RequestRefused, refusal_response, status_code_of
+from hub.http.guard import RequestGuard
+from hub.http.websocket import HubTransportWSHandler, client_host
 from hub.ledger.engine import LedgerWriter
 from hub.ledger.events import CommitHook, CommittedBatch
+from hub.ratelimit import RateLimiter, make_buckets
 from hub.schema.context import HubContext, Services
 from hub.schema.schema import build_schema
 from hub.settings import Settings
@@ -33,32 +45,95 @@ from hub.worker.process import start_embedded
 from hub.worker.registry import Registry, default_registry
 
 log = logging.getLogger(__name__)
-GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+# Codes of errors raised before execution: the request is refused (400) and has no ``data``.
+_PRE_EXECUTION_CODES = {
+    RequestErrorCode.GRAPHQL_PARSE_FAILED.value,
+    RequestErrorCode.GRAPHQL_VALIDATION_FAILED.value,
+    RequestErrorCode.BAD_USER_INPUT.value,
+    RequestErrorCode.BAD_REQUEST.value,
+    RequestErrorCode.QUERY_TOO_COMPLEX.value,
+}
 
 
 class HubGraphQL(GraphQL):
-    def __init__(self, services: Services, **kwargs: Any) -> None:
-        super().__init__(build_schema(services.settings), **kwargs)
+    graphql_transport_ws_handler_class = HubTransportWSHandler
+
+    def __init__(self, services: Services, rate_limiter: RateLimiter, **kwargs: Any) -> None:
+        settings = services.settings
+        super().__init__(
+            build_schema(settings),
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
+            **kwargs,
+        )
         self.services = services
+        self.rate_limiter = rate_limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self.run(request)
+        except RequestRefused as refused:
+            response = refusal_response(refused, request.headers.get("accept"))
+        except HTTPException as exc:  # Strawberry's own refusals (method, content type, operation)
+            status, headers = exc.status_code, {}
+            if isinstance(exc.__cause__, InvalidOperationTypeError):
+                # GraphQL over HTTP: a mutation sent with GET is a 405.
+                status, headers = 405, {"allow": "POST"}
+            shaped = RequestRefused(status, status_code_of(status), exc.reason, headers)
+            response = refusal_response(shaped, request.headers.get("accept"))
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # Bounded nesting and safe strings, for HTTP bodies and websocket messages alike.
+        return jsonbody.decode(data, self.services.settings.max_json_depth)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            value = self.decode_json(data)
+        except jsonbody.BadJSON as bad:
+            raise RequestRefused(400, RequestErrorCode.BAD_REQUEST, bad.message) from None
+        except ValueError:
+            raise RequestRefused(400, RequestErrorCode.BAD_REQUEST, "The body is not valid JSON.") from None
+        if not isinstance(value, dict):
+            raise RequestRefused(
+                400, RequestErrorCode.BAD_REQUEST, 'Expected a JSON object such as {"query": "..."}.'
+            )
+        return value
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
+        if request.method == "GET":
+            # Query strings are not JSON: check them as the JSON body would be checked.
+            params = dict(request.query_params)
+            jsonbody.check(params, self.services.settings.max_json_depth)
+        return await super().parse_http_body(request)
 
     async def get_context(self, request: Any, response: Any) -> HubContext:  # type: ignore[override]
         credential = None
         if isinstance(request, Request):
             credential = request.headers.get("authorization")
         principal = await self.services.authenticator.principal_for(credential)
-        if isinstance(request, Request) and GRAPHQL_RESPONSE_JSON in request.headers.get("accept", ""):
-            response.wants_graphql_response_json = True
+        if isinstance(request, Request):
+            await self.rate_limiter.check(principal, client_host(request))
+            if GRAPHQL_RESPONSE_JSON in request.headers.get("accept", ""):
+                response.wants_graphql_response_json = True
         return HubContext(services=self.services, principal=principal, request=request, response=response)
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
-        """GraphQL over HTTP: answer in application/graphql-response+json when the client asks for it,
-        and then a request that never reached execution (parse, validation or variable errors: no
-        ``data`` and no error with a path) is a 400."""
+        """GraphQL over HTTP: answer in application/graphql-response+json when the client asks for it;
+        a request refused before execution (parse, validation, variables, cost) is then a 400 without
+        ``data``, and one stopped by the execution deadline a 504."""
+        modern = getattr(sub_response, "wants_graphql_response_json", False)
+        if modern and isinstance(response_data, dict) and _never_executed(response_data):
+            response_data = {k: v for k, v in response_data.items() if k != "data"}
+            sub_response.status_code = 400
+        elif modern and isinstance(response_data, dict) and _timed_out(response_data):
+            sub_response.status_code = 504
         response = super().create_response(response_data, sub_response)
-        if getattr(sub_response, "wants_graphql_response_json", False):
+        if modern:
             response.headers["content-type"] = GRAPHQL_RESPONSE_JSON
-            if isinstance(response_data, dict) and _never_executed(response_data):
-                response.status_code = 400
         return response
 
     async def on_ws_connect(self, context: HubContext) -> Any:  # type: ignore[override]
@@ -74,9 +149,22 @@ class HubGraphQL(GraphQL):
         return None
 
 
+def _codes(body: dict[str, Any]) -> list[Any]:
+    return [(e.get("extensions") or {}).get("code") for e in body.get("errors") or []]
+
+
 def _never_executed(body: dict[str, Any]) -> bool:
     errors = body.get("errors") or []
-    return body.get("data") is None and bool(errors) and all("path" not in e for e in errors)
+    return (
+        body.get("data") is None
+        and bool(errors)
+        and all("path" not in e for e in errors)
+        and all(code in _PRE_EXECUTION_CODES for code in _codes(body))
+    )
+
+
+def _timed_out(body: dict[str, Any]) -> bool:
+    return RequestErrorCode.TIMEOUT.value in _codes(body)
 
 
 def _crash_after(key: str | None, hook: CommitHook) -> CommitHook:
@@ -102,8 +190,10 @@ def create_app(settings: Settings | None = None, *, job_registry: Registry | Non
     publisher = Publisher(broker, send_timeout=settings.redis_socket_timeout * 2)
     ledger = LedgerWriter(_crash_after(settings.crash_after_commit_key, publisher.on_commit))
     services = Services(settings, broker, Authenticator(tokens), tokens, ledger)
+    rate_limiter = RateLimiter(settings.rate_limits, make_buckets(settings.redis_url, settings.redis_prefix))
     graphql = HubGraphQL(
         services,
+        rate_limiter,
         graphql_ide="graphiql",
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
     )
@@ -133,7 +223,9 @@ def create_app(settings: Settings | None = None, *, job_registry: Registry | Non
             with contextlib.suppress(asyncio.CancelledError):
                 await relay
             await broker.close()
+            await rate_limiter.close()
             await db.close_db()
+            metrics.worker_exited()
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -156,14 +248,34 @@ def create_app(settings: Settings | None = None, *, job_registry: Registry | Non
             status_code=200 if ready else 503,
         )
 
+    async def metrics_endpoint(request: Request) -> Response:
+        """Prometheus exposition, for the holder of HUB_METRICS_TOKEN or, without one, loopback only."""
+        if settings.metrics_token:
+            allowed = request.headers.get("authorization", "") == f"Bearer {settings.metrics_token}"
+        else:
+            allowed = metrics.is_loopback(client_host(request))
+        if not allowed:
+            return Response("Forbidden\n", status_code=403, media_type="text/plain")
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
+        ],
+        middleware=[
+            Middleware(
+                RequestGuard,
+                max_body_bytes=settings.max_body_bytes,
+                body_timeout_seconds=settings.body_timeout_seconds,
+            )
         ],
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.rate_limiter = rate_limiter
     return app

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from hub import db
+from hub import db, logs
 from hub.auth import MemberTokens, Principal
 from hub.errors import DomainError, NotFound
 from hub.models import Role
@@ -51,15 +53,35 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             print(f"  {name:42} {secret}")
         print()
     print(f"GraphiQL: http://{args.host}:{args.port}/graphql")
-    uvicorn.run(
-        "hub.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        access_log=args.access_log,
-        log_level="info",
-    )
+    from hub.http.protocol import IMPORT_PATH
+    from hub.metrics import MULTIPROC_ENV
+
+    # Several workers are several processes: /metrics on any of them sums what all of them wrote
+    # to a shared directory (prometheus_client's multi-process mode).
+    metrics_dir = None
+    if args.workers > 1:
+        if os.environ.get(MULTIPROC_ENV):
+            for stale in os.scandir(os.environ[MULTIPROC_ENV]):
+                if stale.name.endswith(".db"):
+                    os.unlink(stale.path)
+        else:
+            metrics_dir = tempfile.mkdtemp(prefix="hub-metrics-")
+            os.environ[MULTIPROC_ENV] = metrics_dir
+    try:
+        uvicorn.run(
+            "hub.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            access_log=args.access_log,
+            # Headers must arrive within HUB_HEADER_TIMEOUT, at most HUB_MAX_HEADER_BYTES of them.
+            http=IMPORT_PATH,
+            log_config=logs.logging_config(settings.log_format, settings.log_level),
+        )
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
@@ -160,11 +182,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("tortoise").setLevel(logging.WARNING)
     args = parser().parse_args(argv)
+    settings = Settings.from_env()
+    logs.configure(settings.log_format, settings.log_level)
     try:
-        return int(args.func(Settings.from_env(), args))
+        return int(args.func(settings, args))
     except DomainError as error:
         print(f"error: {error.message} ({error.code})", file=sys.stderr)
         return 2

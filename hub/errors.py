@@ -19,6 +19,8 @@ class ErrorCode(StrEnum):
     JOB_FINISHED = "JOB_FINISHED"
     INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
     AMOUNT_TOO_LARGE = "AMOUNT_TOO_LARGE"
+    # Something unexpected failed; it was logged, and nothing was written.
+    INTERNAL = "INTERNAL"
 
 
 class DomainError(Exception):
@@ -46,3 +48,20 @@ class NotFound(DomainError):
 class InvalidInput(DomainError):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(ErrorCode.INVALID_INPUT, message, field)
+
+
+class RequestErrorCode(StrEnum):
+    """``extensions.code`` of a GraphQL error that is not a domain error: the request itself was refused
+    or failed. Domain errors (``ErrorCode``) keep their own codes."""
+
+    BAD_REQUEST = "BAD_REQUEST"  # not a GraphQL request: bad JSON, not an object, nested too deeply
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"  # the client did not send its body in time
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    RATE_LIMITED = "RATE_LIMITED"
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    BAD_USER_INPUT = "BAD_USER_INPUT"  # a value the schema refuses (variables, arguments)
+    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+    TIMEOUT = "TIMEOUT"  # execution took longer than HUB_REQUEST_TIMEOUT
+    INTERNAL = "INTERNAL"

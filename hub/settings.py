@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-def _env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw else default
 
 
-def _env_float(name: str, default: float) -> float:
+def env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     return float(raw) if raw else default
 
@@ -31,6 +31,54 @@ def _env_switch(name: str, default: bool) -> bool:
     if raw in {"off", "false", "0", "no"}:
         return False
     raise ValueError(f"{name} must be on or off, not {raw!r}")
+
+
+_env_int, _env_float = env_int, env_float
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket: ``rate`` requests a second on average, bursts of up to ``burst``."""
+
+    rate: float
+    burst: int
+
+    @classmethod
+    def parse(cls, raw: str) -> RateLimit | None:
+        """``"RATE,BURST"`` (``"50,100"``), ``"RATE"`` (burst = 2 x rate), or ``"0"``/``"off"``: no limit."""
+        raw = raw.strip().lower()
+        if raw in ("", "0", "off", "none"):
+            return None
+        rate_text, _, burst_text = raw.partition(",")
+        rate = float(rate_text)
+        burst = int(burst_text) if burst_text.strip() else max(1, int(rate * 2))
+        if rate <= 0 or burst < 1:
+            raise ValueError(f"bad rate limit {raw!r}: expected RATE,BURST with both above zero")
+        return cls(rate, burst)
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Per role; ``None`` means unlimited. Anonymous callers are limited per client IP."""
+
+    platform: RateLimit | None = RateLimit(200, 400)
+    brand: RateLimit | None = RateLimit(100, 200)
+    store: RateLimit | None = RateLimit(50, 100)
+    member: RateLimit | None = RateLimit(5, 20)
+    anonymous: RateLimit | None = RateLimit(20, 40)
+
+    @classmethod
+    def off(cls) -> RateLimits:
+        return cls(None, None, None, None, None)
+
+    @classmethod
+    def from_env(cls) -> RateLimits:
+        defaults = cls()
+        values = {}
+        for role in ("platform", "brand", "store", "member", "anonymous"):
+            raw = os.environ.get(f"HUB_RATE_LIMIT_{role.upper()}")
+            values[role] = getattr(defaults, role) if raw is None else RateLimit.parse(raw)
+        return cls(**values)
 
 
 def _secret_key() -> str:
@@ -107,6 +155,21 @@ class Settings:
     # Testing only: the process exits right after committing a transaction with this idempotency key,
     # before publishing it (the relay test of tests/live proves that the event still arrives).
     crash_after_commit_key: str | None = None
+    # Request limits (docs/operations.md, "Limits").
+    max_query_cost: int = 50_000
+    request_timeout_seconds: float = 30.0
+    max_body_bytes: int = 1_048_576
+    max_json_depth: int = 32
+    body_timeout_seconds: float = 10.0
+    header_timeout_seconds: float = 10.0
+    max_header_bytes: int = 65_536
+    ws_init_timeout_seconds: float = 10.0
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    # Who may read /metrics: with a token, callers presenting it; without, loopback clients only.
+    metrics_token: str | None = field(default=None, repr=False)
+    # "json" (one object a line) or "text" (for a terminal).
+    log_format: str = "json"
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -126,4 +189,16 @@ class Settings:
             relay_grace_seconds=_env_float("HUB_RELAY_GRACE_SECONDS", cls.relay_grace_seconds),
             redis_socket_timeout=_env_float("HUB_REDIS_SOCKET_TIMEOUT", cls.redis_socket_timeout),
             crash_after_commit_key=os.environ.get("HUB_TEST_CRASH_AFTER_COMMIT_KEY") or None,
+            max_query_cost=_env_int("HUB_MAX_QUERY_COST", cls.max_query_cost),
+            request_timeout_seconds=_env_float("HUB_REQUEST_TIMEOUT", cls.request_timeout_seconds),
+            max_body_bytes=_env_int("HUB_MAX_BODY_BYTES", cls.max_body_bytes),
+            max_json_depth=_env_int("HUB_MAX_JSON_DEPTH", cls.max_json_depth),
+            body_timeout_seconds=_env_float("HUB_BODY_TIMEOUT", cls.body_timeout_seconds),
+            header_timeout_seconds=_env_float("HUB_HEADER_TIMEOUT", cls.header_timeout_seconds),
+            max_header_bytes=_env_int("HUB_MAX_HEADER_BYTES", cls.max_header_bytes),
+            ws_init_timeout_seconds=_env_float("HUB_WS_INIT_TIMEOUT", cls.ws_init_timeout_seconds),
+            rate_limits=RateLimits.from_env(),
+            metrics_token=os.environ.get("HUB_METRICS_TOKEN") or None,
+            log_format=(os.environ.get("HUB_LOG_FORMAT") or cls.log_format).lower(),
+            log_level=(os.environ.get("HUB_LOG_LEVEL") or cls.log_level).upper(),
         )

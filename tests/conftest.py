@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from hub import db
 from hub.app import create_app
 from hub.ledger.engine import LedgerWriter
-from hub.settings import Settings, WorkerSettings
+from hub.settings import RateLimits, Settings, WorkerSettings
 from tests.helpers import Api
 from tests.worker.handlers import session_jobs
 
@@ -110,6 +110,8 @@ def settings(backend_env: dict[str, str]) -> Settings:
         secret_key=backend_env["HUB_SECRET_KEY"],
         relay_poll_seconds=0.2,
         worker=WorkerSettings(poll_seconds=0.2),
+        # The suite sends bursts through a few keys on purpose; tests/api/test_rate_limits.py tests limits.
+        rate_limits=RateLimits.off(),
     )
 
 

@@ -27,14 +27,14 @@ def free_port() -> int:
 
 
 class HubProcess:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/graphql"
         self.log = log
         self._out = log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "hub.cli", "serve", "--port", str(self.port), *args],
             env={**os.environ, **env},
             stdout=self._out,
             stderr=subprocess.STDOUT,
@@ -68,14 +68,25 @@ class HubProcess:
 
 @asynccontextmanager
 async def live_hubs(
-    count: int, extra_env: dict[str, str] | None = None, per_hub: list[dict[str, str]] | None = None
+    count: int,
+    extra_env: dict[str, str] | None = None,
+    per_hub: list[dict[str, str]] | None = None,
+    args: tuple[str, ...] = (),
 ) -> AsyncIterator[tuple[list[HubProcess], dict[str, str]]]:
     """Start ``count`` hub processes sharing one fresh database (and Redis on the PostgreSQL run).
 
-    ``extra_env`` goes to every process, ``per_hub[i]`` to process i only.
+    ``extra_env`` goes to every process, ``per_hub[i]`` to process i only; ``args`` are extra
+    ``hub serve`` arguments (``--workers 2``).
     """
     tmp = Path(tempfile.mkdtemp(prefix="hub-live-"))
-    env = {"HUB_SECRET_KEY": "live-test-secret", "HUB_SECRET_FILE": str(tmp / "secret"), **(extra_env or {})}
+    # Live tests send bursts through one key on purpose; rate limits have their own tests.
+    no_limits = {f"HUB_RATE_LIMIT_{r}": "0" for r in ("PLATFORM", "BRAND", "STORE", "MEMBER", "ANONYMOUS")}
+    env = {
+        "HUB_SECRET_KEY": "live-test-secret",
+        "HUB_SECRET_FILE": str(tmp / "secret"),
+        **no_limits,
+        **(extra_env or {}),
+    }
     pg_url = None
     if conftest.BACKEND == "postgres":
         pg_url = await conftest._create_pg_database()
@@ -93,7 +104,9 @@ async def live_hubs(
         check=True,
     )
     assert b"up to date" in cli.stdout, cli
-    hubs = [HubProcess({**env, **(per_hub or [{}] * count)[i]}, tmp / f"hub-{i}.log") for i in range(count)]
+    hubs = [
+        HubProcess({**env, **(per_hub or [{}] * count)[i]}, tmp / f"hub-{i}.log", args) for i in range(count)
+    ]
     try:
         await asyncio.gather(*(h.wait_ready() for h in hubs))
         yield hubs, env

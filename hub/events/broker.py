@@ -24,6 +24,7 @@ from typing import Any, Final
 
 import redis.asyncio as redis
 
+from hub import metrics
 from hub.ledger.events import BalanceEvent
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,7 @@ class RedisBroker(LocalBroker):
                     if not first:
                         # Whatever was published while we were away is in the ledger: re-read it.
                         self.reconnects += 1
+                        metrics.BROKER_RECONNECTS.inc()
                         self.resync_all()
                     first = False
                     self._ready.set()

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from tortoise import connections
 
+from hub import metrics
 from hub.db import sql
 from hub.events.broker import LocalBroker
 from hub.ledger.events import BalanceEvent, CommittedBatch
@@ -31,6 +32,16 @@ async def mark_published(outbox_ids: list[int], chunk: int = 1000) -> None:
         await conn.execute_query(
             sql(conn, f"UPDATE outbox_event SET published_at = ? WHERE id IN ({marks})"), [now, *ids]
         )
+
+
+def _observe(batches: list[CommittedBatch], sent: int) -> None:
+    now = datetime.now(UTC)
+    metrics.RELAY_PUBLISHED.inc(sent)
+    metrics.RELAY_BATCH_SIZE.observe(sent)
+    for batch in batches:
+        if batch.transactions:
+            lag = (now - batch.transactions[0].created_at).total_seconds()
+            metrics.RELAY_LAG.observe(max(0.0, lag))
 
 
 class Publisher:
@@ -77,6 +88,7 @@ class Publisher:
         ids = [i for b in batches for i in b.outbox_ids]
         try:
             await asyncio.wait_for(self.broker.send(events), self.send_timeout)
+            _observe(batches, len(events))
             await mark_published(ids)
         except asyncio.CancelledError:
             raise

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
+from hub import metrics
 from hub.db import sql
 from hub.events.broker import LocalBroker
 from hub.events.publisher import mark_published
@@ -63,6 +64,7 @@ async def recover(broker: LocalBroker, grace_seconds: float, send_timeout: float
         log.info("relay: publishing %d events a process left unpublished", len(events))
         broker.deliver(events)
         await asyncio.wait_for(broker.send(events), send_timeout)
+        metrics.RELAY_RECOVERED.inc(len(events))
         await mark_published([outbox_id for outbox_id, _ in rows])
     return len(rows)
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from hub import metrics
 from hub.errors import DomainError, ErrorCode
 from hub.ledger import lots as lotmod
 from hub.ledger.commands import (
@@ -559,6 +560,8 @@ async def post(
                 for command in batch:
                     alone = await post([command], on_commit, known_accounts=known, connection=connection)
                     written.results.append(alone[0])
+        if written.committed is not None:
+            _count(written.committed)
         if written.committed is not None and on_commit is not None:
             _notify(on_commit, written.committed)
         for i, result in zip(todo, written.results, strict=True):
@@ -577,6 +580,12 @@ async def post(
         else:
             results[i] = original
     return results  # type: ignore[return-value]
+
+
+def _count(committed: CommittedBatch) -> None:
+    metrics.LEDGER_BATCH_SIZE.observe(len(committed.transactions))
+    for record in committed.transactions:
+        metrics.LEDGER_WRITES.labels(record.kind.value).inc()
 
 
 def _notify(on_commit: CommitHook, committed: CommittedBatch) -> None:

@@ -32,9 +32,13 @@ def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor.encode()).decode()
         tag, _, value = raw.partition(":")
-        if tag != "k":
+        # Ids are positive 64-bit integers; a larger one would overflow the database driver.
+        if tag != "k" or not (value.isascii() and value.isdigit() and len(value) <= 19):
             raise ValueError(raw)
-        return int(value)
+        pk = int(value)
+        if not 0 < pk < 2**63:
+            raise ValueError(raw)
+        return pk
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("Malformed cursor.", "after") from None
 

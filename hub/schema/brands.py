@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry import relay
 
 from hub.models import Brand as BrandModel
 from hub.models import Role
@@ -29,7 +28,7 @@ class CreateBrandPayload:
 
 @strawberry.input
 class CreateStoreInput:
-    brand_id: relay.GlobalID
+    brand_id: strawberry.ID
     name: str
     code: str
     is_franchise: bool = False
@@ -43,7 +42,7 @@ class CreateStorePayload:
 
 @strawberry.input
 class SetEarnRateInput:
-    brand_id: relay.GlobalID
+    brand_id: strawberry.ID
     earn_points: int
     earn_unit_fen: int
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, NewType, TypeVar
 
@@ -10,7 +11,10 @@ from strawberry import relay
 
 from hub.errors import DomainError, ErrorCode
 
+log = logging.getLogger("hub.errors")
 BigInt = NewType("BigInt", int)
+# Database ids are signed 64-bit: anything outside is no id of ours (and would overflow the driver).
+MAX_PK = 2**63 - 1
 
 
 def _parse_bigint(value: Any) -> int:
@@ -41,17 +45,28 @@ class UserError:
         return cls(code=error.code, field=error.field, message=error.message)
 
 
-def decode_id(gid: relay.GlobalID, type_name: str, field: str) -> int:
-    """The database id behind a global id, refusing ids of another type."""
+def parse_pk(raw: Any, type_name: str, field: str) -> int:
+    """A database id from the node part of a global id: a positive 64-bit integer, or INVALID_ID."""
+    text = str(raw)
+    if not (text.isascii() and text.isdigit() and len(text) <= 19) or not 0 < int(text) <= MAX_PK:
+        raise DomainError(ErrorCode.INVALID_ID, f"Malformed {type_name} id.", field)
+    return int(text)
+
+
+def decode_id(gid: relay.GlobalID | str, type_name: str, field: str) -> int:
+    """The database id behind a global id, refusing malformed ids and ids of another type.
+
+    Mutation inputs declare their ids as ``strawberry.ID`` (the same ``ID`` in the schema) and decode
+    them here, inside ``mutate``'s guarded block: a malformed id is then the mutation's userError, not
+    a GraphQL error that would null the whole ``data`` of a document whose earlier mutations ran."""
+    if not isinstance(gid, relay.GlobalID):
+        try:
+            gid = relay.GlobalID.from_id(gid)
+        except (relay.GlobalIDValueError, TypeError, ValueError):
+            raise DomainError(ErrorCode.INVALID_ID, f"Malformed {type_name} id.", field) from None
     if gid.type_name != type_name:
         raise DomainError(ErrorCode.INVALID_ID, f"Expected a {type_name} id.", field)
-    try:
-        value = int(gid.node_id)
-    except ValueError:
-        raise DomainError(ErrorCode.INVALID_ID, f"Malformed {type_name} id.", field) from None
-    if not 0 < value < 2**63:
-        raise DomainError(ErrorCode.INVALID_ID, f"Malformed {type_name} id.", field)
-    return value
+    return parse_pk(gid.node_id, type_name, field)
 
 
 def encode_id(type_name: str, pk: int | None) -> relay.GlobalID | None:
@@ -62,11 +77,19 @@ P = TypeVar("P")
 
 
 async def mutate(payload: Callable[..., P], action: Callable[[], Awaitable[dict[str, Any]]]) -> P:
-    """Run a mutation; a DomainError becomes the payload's userErrors and nothing else."""
+    """Run a mutation; whatever fails becomes the payload's userErrors and nothing escapes.
+
+    A DomainError is shown with its code. Anything else is logged and answered INTERNAL: escaping as a
+    GraphQL error, it would null the non-null payload and with it the whole ``data``, hiding the
+    results of mutations earlier in the same document that did commit."""
     try:
         fields = await action()
     except DomainError as error:
         return payload(user_errors=[UserError.of(error)])
+    except Exception:
+        log.exception("unexpected error in a mutation")
+        internal = UserError(code=ErrorCode.INTERNAL, field=None, message="Internal error.")
+        return payload(user_errors=[internal])
     return payload(user_errors=[], **fields)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
@@ -15,18 +17,45 @@ from hub.models import Brand, LedgerTransaction, Store
 from hub.resolvers.points import PointsView, points_of
 from hub.settings import Settings
 
-
-async def _load_by_id(model: Any, ids: list[int]) -> list[Any]:
-    # Foreign keys are RESTRICT, so every id a row points at exists.
-    rows = {row.id: row for row in await model.filter(id__in=ids)}
-    return [rows[i] for i in ids]
+K = TypeVar("K")
+V = TypeVar("V")
+BatchFn = Callable[[list[K]], Awaitable[list[V]]]
 
 
-def _loader(model: Any) -> DataLoader[int, Any]:
+class Loaders:
+    """The request's DataLoaders, one per batch function, made on first use.
+
+    A nested field asks ``await info.context.loaders.load(batch_fn, key)``: every such call made while
+    a page resolves goes to ``batch_fn`` in one list, so the page costs one query per kind of thing
+    however many rows it has. ``batch_fn(keys)`` returns one value per key, in order. Use a
+    module-level function (or ``rows_by_id(Model)``), not a closure made per call: the function is
+    the registry key.
+    """
+
+    def __init__(self) -> None:
+        self._loaders: dict[Any, DataLoader[Any, Any]] = {}
+
+    def get(self, batch: BatchFn[K, V]) -> DataLoader[K, V]:
+        loader = self._loaders.get(batch)
+        if loader is None:
+            loader = self._loaders[batch] = DataLoader(load_fn=batch)
+        return loader
+
+    async def load(self, batch: BatchFn[K, V], key: K) -> V:
+        return await self.get(batch).load(key)
+
+
+@cache
+def rows_by_id(model: Any) -> BatchFn[int, Any]:
+    """The batch function loading ``model`` rows by primary key (one function per model)."""
+
     async def load(ids: list[int]) -> list[Any]:
-        return await _load_by_id(model, ids)
+        # Foreign keys are RESTRICT, so every id a row points at exists.
+        rows = {row.id: row for row in await model.filter(id__in=ids)}
+        return [rows[i] for i in ids]
 
-    return DataLoader(load_fn=load)
+    load.__qualname__ = f"rows_by_id({model.__name__})"
+    return load
 
 
 @dataclass
@@ -46,13 +75,24 @@ class HubContext:
     response: Any = None
     # Set by Strawberry from the websocket connection_init payload.
     connection_params: dict[str, Any] | None = None
-    brands: DataLoader[int, Brand] = field(default_factory=lambda: _loader(Brand))
-    stores: DataLoader[int, Store] = field(default_factory=lambda: _loader(Store))
-    transactions: DataLoader[int, LedgerTransaction] = field(
-        default_factory=lambda: _loader(LedgerTransaction)
-    )
-    # Membership id -> its points (available, pending, sequence).
-    points: DataLoader[int, PointsView] = field(default_factory=lambda: DataLoader(load_fn=points_of))
+    loaders: Loaders = field(default_factory=Loaders)
+
+    @property
+    def brands(self) -> DataLoader[int, Brand]:
+        return self.loaders.get(rows_by_id(Brand))
+
+    @property
+    def stores(self) -> DataLoader[int, Store]:
+        return self.loaders.get(rows_by_id(Store))
+
+    @property
+    def transactions(self) -> DataLoader[int, LedgerTransaction]:
+        return self.loaders.get(rows_by_id(LedgerTransaction))
+
+    @property
+    def points(self) -> DataLoader[int, PointsView]:
+        """Membership id -> its points (available, pending, sequence)."""
+        return self.loaders.get(points_of)
 
     @property
     def max_page_size(self) -> int:

@@ -157,7 +157,7 @@ class JobQuery:
 
 @strawberry.input(description="Which job to cancel.")
 class CancelJobInput:
-    job_id: relay.GlobalID = strawberry.field(description="The job's id.")
+    job_id: strawberry.ID = strawberry.field(description="The job's id.")
 
 
 @strawberry.type(description="The job after the cancellation request.")

@@ -25,8 +25,8 @@ class ApiKey:
 @strawberry.input
 class CreateApiKeyInput:
     role: RoleEnum  # type: ignore[valid-type]
-    brand_id: relay.GlobalID | None = None
-    store_id: relay.GlobalID | None = None
+    brand_id: strawberry.ID | None = None
+    store_id: strawberry.ID | None = None
     label: str = ""
 
 
@@ -41,7 +41,7 @@ class CreateApiKeyPayload:
 
 @strawberry.input
 class IssueMemberTokenInput:
-    membership_id: relay.GlobalID
+    membership_id: strawberry.ID
 
 
 @strawberry.type

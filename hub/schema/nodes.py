@@ -11,12 +11,12 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from hub import models
-from hub.errors import DomainError, ErrorCode, NotFound
+from hub.errors import NotFound
 from hub.resolvers import access
 from hub.resolvers import members as member_service
 from hub.resolvers import points as points_service
 from hub.resolvers.pagination import page
-from hub.schema.common import BigInt, Connection
+from hub.schema.common import BigInt, Connection, parse_pk
 from hub.schema.context import Info
 
 if TYPE_CHECKING:
@@ -28,10 +28,7 @@ N = TypeVar("N")
 
 
 def _node_id(raw: Any) -> int:
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        raise DomainError(ErrorCode.INVALID_ID, "Malformed id.", "id") from None
+    return parse_pk(raw, "node", "id")
 
 
 async def _resolve_each(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import strawberry
-from strawberry import relay
 
 from hub.resolvers import points as service
 from hub.resolvers.points import PointsResult
@@ -21,14 +20,14 @@ IDEMPOTENCY_HELP = (
 
 @strawberry.input
 class RecordPurchaseInput:
-    membership_id: relay.GlobalID
+    membership_id: strawberry.ID
     amount_fen: int = strawberry.field(description="The amount paid, in fen (¥1 = 100).")
     idempotency_key: str = strawberry.field(description=IDEMPOTENCY_HELP)
 
 
 @strawberry.input
 class RedeemPointsInput:
-    membership_id: relay.GlobalID
+    membership_id: strawberry.ID
     points: int
     reason: str
     idempotency_key: str = strawberry.field(description=IDEMPOTENCY_HELP)
@@ -36,7 +35,7 @@ class RedeemPointsInput:
 
 @strawberry.input
 class AdjustPointsInput:
-    membership_id: relay.GlobalID
+    membership_id: strawberry.ID
     points: int = strawberry.field(description="Positive to add, negative to remove.")
     reason: str
     idempotency_key: str = strawberry.field(description=IDEMPOTENCY_HELP)
@@ -58,7 +57,7 @@ class PointsPayload:
 async def _points_write(
     info: Info,
     write: Callable[..., Awaitable[PointsResult]],
-    membership_id: relay.GlobalID,
+    membership_id: strawberry.ID,
     *args: object,
 ) -> PointsPayload:
     """Decode the membership, run one points write, and shape its payload or its userErrors."""

@@ -2,34 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
-from strawberry.relay import GlobalIDValueError
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 
-from hub.errors import DomainError
+from hub import metrics
+from hub.errors import RequestErrorCode
 from hub.schema.audit import AuditQuery
 from hub.schema.brands import BrandMutation, BrandQuery
 from hub.schema.common import BIGINT_SCALAR, BigInt
+from hub.schema.extensions import Hardening, is_expected, shape_errors
 from hub.schema.jobs import Job, JobMutation, JobQuery
 from hub.schema.keys import KeyMutation
 from hub.schema.members import MemberMutation, MemberQuery
 from hub.schema.nodes import Brand, LedgerTransaction, Membership, Store
 from hub.schema.points import PointsMutation
 from hub.schema.subscriptions import Subscription
+from hub.schema.validation_rules import limit_rules
 from hub.settings import Settings
 
 log = logging.getLogger("hub.errors")
@@ -49,41 +44,57 @@ class Mutation(BrandMutation, KeyMutation, MemberMutation, PointsMutation, JobMu
     pass
 
 
-def _expected(error: GraphQLError) -> bool:
-    """Errors the client caused: validation, bad ids, domain errors. Everything else is masked."""
-    original = error.original_error
-    if original is None or error.path is None:  # parse, validation and variable coercion errors
-        return True
-    return isinstance(original, (DomainError, GlobalIDValueError, GraphQLError))
-
-
 class HubSchema(strawberry.Schema):
+    # Set by build_schema: the longest a query or mutation may run.
+    request_timeout_seconds: float | None = None
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         for error in errors:
-            if not _expected(error):
+            if not is_expected(error):
                 log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+
+    async def execute(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """Execute with a deadline. On timeout the operation is cancelled and answered TIMEOUT; a ledger
+        write already handed to the ledger writer completes on its own (its idempotency key answers a
+        retry with its result)."""
+        try:
+            async with asyncio.timeout(self.request_timeout_seconds or None):
+                result = await super().execute(query, *args, **kwargs)
+        except TimeoutError:
+            name = kwargs.get("operation_name")
+            log.warning(
+                "operation %s timed out after %g s", name or "(anonymous)", self.request_timeout_seconds
+            )
+            metrics.GRAPHQL_REQUESTS.labels(metrics.operation_label(name), "unknown", "timeout").inc()
+            error = GraphQLError(
+                f"The request took longer than {self.request_timeout_seconds:g} s and was stopped.",
+                extensions={"code": RequestErrorCode.TIMEOUT.value},
+            )
+            return ExecutionResult(data=None, errors=[error])
+        # Errors raised by extension hooks (a syntax error from the parser cache, ...) are not shaped by
+        # the Hardening extension: shape them here.
+        result.errors = shape_errors(result.errors, set())
+        return result
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     # Factories: a fresh extension per request. The parser and validation caches are module-level
     # LRUs shared by all requests (they hit when clients send values as variables). The validation
-    # cache is keyed by the rule classes too, so the limiters' rules are made once, here: a limiter
-    # built per request would bring new classes and miss the cache every time.
-    limit_rules = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-    ]
+    # cache is keyed by the rule classes too, so the limit rules are made once, here: rules built per
+    # request would bring new classes and miss the cache every time.
+    rules = limit_rules(settings.max_query_depth, settings.max_aliases)
     extensions: list[Any] = [
+        # First, so that it encloses the others: it times everything and sees the final errors.
+        lambda: Hardening(settings.max_query_cost, settings.max_page_size),
         lambda: ParserCache(maxsize=1024),
-        lambda: AddValidationRules(limit_rules),
+        lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=1024),
         lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
-        lambda: MaskErrors(should_mask_error=lambda e: not _expected(e), error_message="Internal error."),
     ]
-    return HubSchema(
+    schema = HubSchema(
         query=_query_type(),
         mutation=Mutation,
         subscription=Subscription,
@@ -91,3 +102,5 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         extensions=extensions,
         config=StrawberryConfig(scalar_map={BigInt: BIGINT_SCALAR}),
     )
+    schema.request_timeout_seconds = settings.request_timeout_seconds
+    return schema

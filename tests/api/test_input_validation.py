@@ -44,6 +44,10 @@ def _purchase(membership: str, **overrides: object) -> dict:
         ({"membershipId": "QnJhbmQ6MQ=="}, "INVALID_ID", "membershipId"),  # a Brand id
         ({"membershipId": "TWVtYmVyc2hpcDp4eXo="}, "INVALID_ID", "membershipId"),  # Membership:xyz
         ({"membershipId": "TWVtYmVyc2hpcDo5OTk5OTk5OTk="}, "NOT_FOUND", "membershipId"),
+        # Malformed ids are the mutation's userErrors too, decoded inside its guarded block.
+        ({"membershipId": "not base64 at all %%%"}, "INVALID_ID", "membershipId"),
+        ({"membershipId": 12}, "INVALID_ID", "membershipId"),
+        ({"membershipId": "TWVtYmVyc2hpcDo5MjIzMzcyMDM2ODU0Nzc1ODA4"}, "INVALID_ID", "membershipId"),  # 2^63
     ],
 )
 async def test_bad_purchase_input_is_a_user_error(
@@ -63,8 +67,6 @@ async def test_bad_purchase_input_is_a_user_error(
         {"amountFen": 2**31},  # beyond GraphQL's 32-bit Int
         {"amountFen": 1.5},
         {"amountFen": "100"},
-        {"membershipId": "not base64 at all %%%"},
-        {"membershipId": 12},
     ],
 )
 async def test_values_outside_the_schema_are_rejected_before_any_resolver(

@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     AMOUNT_TOO_LARGE = "AMOUNT_TOO_LARGE"
     # Something unexpected failed; it was logged, and nothing was written.
     INTERNAL = "INTERNAL"
+    LIMIT_REACHED = "LIMIT_REACHED"
 
 
 class DomainError(Exception):

@@ -7,6 +7,7 @@ partnerships build commands; only the engine turns them into rows. See docs/ledg
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,6 +56,31 @@ class Leg:
     mirror: int | None = None
 
 
+GUARD_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,159}")
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """A named counter the command moves in its own database transaction, refused past its bounds.
+
+    Stock of a gift item, a partnership's budget, one member's redemptions of an offer this month, a
+    lottery prize's quantity: things that must never be exceeded however many requests race. The
+    counter row is created at 0 on first use, locked with the batch's accounts, and checked in the plan
+    like a balance: of many concurrent commands only those that fit commit, and one that does not
+    fails alone with ``code``. A cancellation gives the count back with the opposite ``delta``. A replay
+    moves nothing (the first write did). The bounds come with each command (the domain's terms at the
+    time), so a budget raised later applies to later commands only.
+    """
+
+    key: str  # e.g. "stock:gift:17", "budget:partnership:3", "limit:offer:5:m:42:2026-11"
+    delta: int
+    maximum: int | None = None  # refuse when the counter would pass it
+    minimum: int = 0  # refuse when the counter would fall below it
+    code: ErrorCode = ErrorCode.LIMIT_REACHED
+    message: str = "A limit was reached."
+    field: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     kind: TransactionKind
@@ -70,6 +96,7 @@ class Command:
     # The account whose balance right after this transaction the caller wants back, even when no leg
     # touches it (a purchase too small to earn a point). Replays answer the same number.
     report: AccountRef | None = None
+    guards: tuple[Guard, ...] = ()
 
     def accounts(self) -> list[AccountRef]:
         refs = [leg.account for leg in self.legs]
@@ -147,6 +174,13 @@ def check_command(command: Command) -> None:
             source = command.legs[leg.mirror]
             if source.amount != -leg.amount or not policy(source.account.asset, source.account.kind).lots:
                 raise CommandError(f"leg {i}: mirror needs a debit of the same amount on lots")
+    for guard in command.guards:
+        if not GUARD_KEY.fullmatch(guard.key):
+            raise CommandError(f"bad guard key {guard.key!r}")
+        if guard.delta == 0 or isinstance(guard.delta, bool) or not isinstance(guard.delta, int):
+            raise CommandError(f"guard {guard.key}: a delta is a non-zero integer")
+    if len({g.key for g in command.guards}) != len(command.guards):
+        raise CommandError("a command moves each guard once")
     unbalanced = {k: v for k, v in totals.items() if v}
     if unbalanced:
         # Per (brand, asset, asset code): value never moves between brands without both sides balancing.

@@ -51,6 +51,8 @@ from hub.ledger.sql import (
     ACCOUNT_UPDATE_COLUMNS,
     ALLOCATION_COLUMNS,
     CLAIM_COLUMNS,
+    COUNTER_COLUMNS,
+    COUNTER_UPDATE_COLUMNS,
     ID_COLUMNS,
     KEY_COLUMNS,
     LOT_COLUMNS,
@@ -107,6 +109,16 @@ class _Account:
         return policy(self.asset, self.kind).announces
 
 
+@dataclass(slots=True, eq=False)
+class _Counter:
+    """A guard's counter read under its lock; the plan changes ``value``."""
+
+    id: int
+    key: str
+    value: int
+    stored: int
+
+
 @dataclass(slots=True)
 class _Planned:
     """One command that passed its checks: what it writes."""
@@ -120,15 +132,27 @@ class _Planned:
 
 
 def _plan(
-    index: int, command: Command, accounts: dict[str, _Account], lots_by_id: dict[int, Any]
+    index: int,
+    command: Command,
+    accounts: dict[str, _Account],
+    lots_by_id: dict[int, Any],
+    counters: dict[str, _Counter],
 ) -> _Planned:
-    """Apply one command to the batch's accounts and lots, or undo it and raise its error."""
+    """Apply one command to the batch's accounts, lots and guards, or undo it and raise its error."""
     planned = _Planned(index, command)
     balances: list[tuple[_Account, int, int]] = []
     lot_undo: lotmod.Undo = []
     created: list[lotmod.LotState] = []
     drawn: dict[int, list[tuple[lotmod.LotState, int]]] = {}
+    moved: list[tuple[_Counter, int]] = []
     try:
+        for guard in command.guards:
+            counter = counters[guard.key]
+            value = counter.value + guard.delta
+            if value < guard.minimum or (guard.maximum is not None and value > guard.maximum):
+                raise DomainError(guard.code, guard.message, guard.field)
+            moved.append((counter, counter.value))
+            counter.value = value
         for i, leg in enumerate(command.legs):
             acct = accounts[leg.account.key]
             after = acct.balance + leg.amount
@@ -166,6 +190,8 @@ def _plan(
         if command.report is not None:
             planned.report_balance = accounts[command.report.key].balance
     except BaseException:
+        for counter, value in reversed(moved):
+            counter.value = value
         for acct, balance, sequence in reversed(balances):
             acct.balance, acct.sequence = balance, sequence
         for lot, remaining in reversed(lot_undo):
@@ -257,6 +283,19 @@ async def _write_batch(tx: Tx, commands: Sequence[Command], known: set[str]) -> 
             raise RuntimeError(f"accounts missing after insert: {sorted(set(refs) - accounts.keys())}")
         known.update(accounts)
 
+    # Guards: their counters are created at 0 on first use, then locked in key order.
+    counters: dict[str, _Counter] = {}
+    guard_keys = sorted({g.key for i in live for g in commands[i].guards})
+    if guard_keys:
+        fresh = [key for key in guard_keys if "#" + key not in known]
+        if fresh:
+            await tx.execute(st.insert_counters, d.rows_args(COUNTER_COLUMNS, [(k, now) for k in fresh]))
+        for row in await tx.fetch(st.lock_counters, d.rows_args(KEY_COLUMNS, [(k,) for k in guard_keys])):
+            counters[row["key"]] = _Counter(row["id"], row["key"], row["value"], row["value"])
+        if len(counters) != len(guard_keys):
+            raise RuntimeError(f"counters missing after insert: {sorted(set(guard_keys) - counters.keys())}")
+        known.update("#" + key for key in guard_keys)
+
     # 3. Open lots the debits need, in spending order, and lots named by a leg.
     need: dict[int, int] = defaultdict(int)
     named: set[int] = set()
@@ -290,7 +329,7 @@ async def _write_batch(tx: Tx, commands: Sequence[Command], known: set[str]) -> 
     plans: list[_Planned] = []
     for i in live:
         try:
-            plans.append(_plan(i, commands[i], accounts, lots_by_id))
+            plans.append(_plan(i, commands[i], accounts, lots_by_id, counters))
         except (DomainError, CommandError) as error:
             results[i] = error
 
@@ -299,6 +338,9 @@ async def _write_batch(tx: Tx, commands: Sequence[Command], known: set[str]) -> 
     if plans:
         await _insert_transactions(tx, plans, now)
         committed = await _write_plan(tx, plans, accounts, lots_by_id, now)
+        moved = [(c.id, c.value, now) for c in counters.values() if c.value != c.stored]
+        if moved:
+            await tx.execute(st.update_counters, d.rows_args(COUNTER_UPDATE_COLUMNS, moved))
         for plan in plans:
             results[plan.index] = Outcome(
                 transaction=_record(plan, now),
@@ -599,8 +641,14 @@ def _notify(on_commit: CommitHook, committed: CommittedBatch) -> None:
 async def _with_retries(batch: list[Command], known: set[str], connection: str) -> _BatchResult:
     for attempt in range(1, RETRIES + 1):
         try:
-            async with transaction(connection) as tx:
-                return await _write_batch(tx, batch, known)
+            try:
+                async with transaction(connection) as tx:
+                    return await _write_batch(tx, batch, known)
+            except BaseException:
+                # Accounts and counters this attempt created were rolled back with it: forget what
+                # it learnt, so the next attempt creates them again (inserts skip what does exist).
+                known.clear()
+                raise
         except _ClaimRace:
             log.info("a claim of this batch was committed concurrently; planning it again")
         except Exception as error:

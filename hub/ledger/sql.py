@@ -191,6 +191,9 @@ class Statements:
     insert_outbox: str
     postings_of: str
     balance_at: str
+    insert_counters: str
+    lock_counters: str
+    update_counters: str
 
 
 TRANSACTION_COLUMNS: Columns = (
@@ -230,6 +233,8 @@ LOT_COLUMNS: Columns = (
     ("created_at", "timestamptz"),
 )
 LOT_UPDATE_COLUMNS: Columns = (("id", "bigint"), ("remaining", "bigint"))
+COUNTER_COLUMNS: Columns = (("key", "text"), ("updated_at", "timestamptz"))
+COUNTER_UPDATE_COLUMNS: Columns = (("id", "bigint"), ("value", "bigint"), ("updated_at", "timestamptz"))
 ALLOCATION_COLUMNS: Columns = (("transaction_id", "bigint"), ("lot_id", "bigint"), ("amount", "bigint"))
 OUTBOX_COLUMNS: Columns = (
     ("account_id", "bigint"),
@@ -338,5 +343,19 @@ def statements(d: Dialect) -> Statements:
         balance_at=(
             "SELECT p.balance_after FROM posting p JOIN account a ON a.id = p.account_id"
             f" WHERE a.key = {d.p(1)} AND p.transaction_id < {d.p(2)} ORDER BY p.sequence DESC LIMIT 1"
+        ),
+        # Guards: created at 0 on first use, then locked in key order after the accounts (every writer
+        # takes accounts first, then counters, each in one order, so none waits in a cycle).
+        insert_counters=(
+            f"INSERT INTO ledger_counter (key, value, updated_at) SELECT r.key, 0, r.updated_at"
+            f" FROM {d.rows(COUNTER_COLUMNS)} WHERE true ORDER BY r.key ON CONFLICT (key) DO NOTHING"
+        ),
+        lock_counters=(
+            "SELECT id, key, value FROM ledger_counter"
+            f" WHERE key IN (SELECT r.key FROM {d.rows(KEY_COLUMNS)}) ORDER BY key{for_update}"
+        ),
+        update_counters=(
+            "UPDATE ledger_counter SET value = r.value, updated_at = r.updated_at"
+            f" FROM {d.rows(COUNTER_UPDATE_COLUMNS)} WHERE ledger_counter.id = r.id"
         ),
     )

@@ -227,3 +227,16 @@ class OutboxEvent(Model):
     class Meta:
         table = "outbox_event"
         unique_together = (("account", "sequence"),)
+
+
+class LedgerCounter(Model):
+    """A guard's counter (``hub.ledger.commands.Guard``): moved only by the engine, in the transaction
+    of the command that moves it. Stock taken, a budget used, one member's uses of an offer."""
+
+    id = fields.BigIntField(primary_key=True)
+    key = fields.CharField(max_length=160, unique=True)
+    value = fields.BigIntField(default=0)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "ledger_counter"

@@ -23,6 +23,9 @@ a worker that lost its lease may still be finishing a chunk while another runs i
   repeated after a crash, and cancellation and shutdown are honoured only between chunks. In long loops
   call ``ctx.ensure_lease()`` between items: it raises ``LeaseLost`` once this worker can no longer be
   sure it holds the job.
+- Throughput comes from the ledger, not the runner (``bench/worker_overhead.py``): a handler that
+  writes one ledger transaction per item should submit a chunk's commands together
+  (``ctx.ledger.submit_many``) so the ledger writer commits many of them per database transaction.
 - An item that cannot be processed for a reason of its own (not enough points, a closed membership) is
   a failed item: return it in ``Chunk.failed`` with a stable code and a message safe to show to the
   brand's HQ; the job goes on. Raise ``JobFailed`` to stop the whole job with a message HQ may see. Any

@@ -7,9 +7,9 @@ job's first claim to its completion (``started_at`` → ``finished_at``):
 - ``noop``: a handler that does nothing per item, ``--items`` items in chunks of ``--chunk``: the
   runner's ceiling in items/s (plan, one fenced commit and one progress event per chunk);
 - ``chunk-cost``: the same with chunks of one item: the cost of one chunk commit;
-- ``grant``: the example grant handler (``tests/worker/grant_example.py``), one ledger transaction per
-  membership through the runner's ledger writer, ``--members`` memberships in chunks of 100: what
-  the per-item ledger write costs beside the runner.
+- ``grant``: the example grant handler (``tests/worker/grant_example.py``), one ledger command per
+  membership, a chunk's commands submitted together to the runner's ledger writer, ``--members``
+  memberships in chunks of 100 and then of 500: what the ledger writes cost beside the runner.
 
 PostgreSQL by default (its own database, ``hub_bench_worker``, dropped and recreated); ``--sqlite``
 runs on a temporary SQLite file. Prints one JSON line per phase.
@@ -135,8 +135,9 @@ async def main(args: argparse.Namespace) -> None:
             result = await _run_job(handler, brand, params)
             print(json.dumps({"phase": name, "backend": backend, "chunk": handler.chunk, **result}))
         brand_id = await _seed_members(args.members)
-        grant = await _run_job(ExampleGrant(chunk_size=100), brand_id, {"points": 5, "reason": "bench"})
-        print(json.dumps({"phase": "grant", "backend": backend, "chunk": 100, **grant}))
+        for chunk in (100, 500):
+            grant = await _run_job(ExampleGrant(chunk_size=chunk), brand_id, {"points": 5, "reason": "bench"})
+            print(json.dumps({"phase": "grant", "backend": backend, "chunk": chunk, **grant}))
     finally:
         await db.close_db()
     print(json.dumps({"loadavg_1m_at_start": load, "cpus": os.cpu_count()}))
@@ -147,6 +148,6 @@ if __name__ == "__main__":
     parser.add_argument("--items", type=int, default=200_000)
     parser.add_argument("--chunk", type=int, default=1_000)
     parser.add_argument("--chunk-cost-items", type=int, default=2_000)
-    parser.add_argument("--members", type=int, default=2_000)
+    parser.add_argument("--members", type=int, default=5_000)
     parser.add_argument("--sqlite", action="store_true")
     asyncio.run(main(parser.parse_args()))

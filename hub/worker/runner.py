@@ -73,6 +73,7 @@ class Runner:
         # The process's ledger writer (its commit hook publishes the events). A runner given none
         # writes through its own, whose events the relay publishes after its grace period.
         self.ledger = ledger or LedgerWriter()
+        self._owns_ledger = ledger is None
         self.settings = settings
         self.owner = owner or new_owner_id()
         self.retry_base_seconds = retry_base_seconds
@@ -112,6 +113,8 @@ class Runner:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        if self._owns_ledger:
+            await self.ledger.aclose()
         log.info("worker %s stopped", self.owner)
 
     @property

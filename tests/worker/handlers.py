@@ -10,12 +10,16 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from hub.auth import Principal
 from hub.events.broker import LocalBroker
-from hub.models import Job, JobStatus
+from hub.models import Job, JobStatus, Role
+from hub.resolvers.brands import create_brand, create_store
+from hub.resolvers.members import enroll_member
 from hub.settings import WorkerSettings
 from hub.worker.handlers import Chunk, ItemFailure, JobContext, JobFailed, JSONCursor, Plan
 from hub.worker.registry import Registry, default_registry
 from hub.worker.runner import Runner
+from tests.helpers import new_phone
 
 FAST = WorkerSettings(poll_seconds=0.02, lease_seconds=5.0, stop_grace_seconds=2.0)
 
@@ -129,3 +133,13 @@ def session_jobs() -> Registry:
     registry = default_registry()
     registry.add(Steps(EMBEDDED_KIND))
     return registry
+
+
+async def brand_with_members(count: int) -> int:
+    """A new brand with one store and ``count`` enrolled members; returns the brand id."""
+    brand = await create_brand(Principal(Role.PLATFORM), f"Jobs {secrets.token_hex(3)}")
+    shop = await create_store(Principal(Role.BRAND, brand_id=brand.id), brand.id, "Shop", "S1")
+    clerk = Principal(Role.STORE, brand_id=brand.id, store_id=shop.id)
+    for _ in range(count):
+        await enroll_member(clerk, new_phone())
+    return brand.id

@@ -8,7 +8,6 @@ resume-from-cursor.
 from __future__ import annotations
 
 import re
-import secrets
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -16,16 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from hub.auth import Principal
 from hub.ledger.accounts import AccountRef
 from hub.ledger.audit import audit
-from hub.models import Account, Job, JobStatus, LedgerTransaction, Membership, Role
-from hub.resolvers.brands import create_brand, create_store
-from hub.resolvers.members import enroll_member
+from hub.models import Account, Job, JobStatus, LedgerTransaction, Membership
 from hub.worker import store
-from tests.helpers import new_phone
 from tests.processes import WorkerProcess
-from tests.worker.handlers import wait_status, wait_until
+from tests.worker.handlers import brand_with_members, wait_status, wait_until
 
 # The app fixture connects this process to the same database as the workers.
 pytestmark = [pytest.mark.server, pytest.mark.usefixtures("app")]
@@ -38,15 +33,6 @@ POINTS = 7
 def logs() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="hub-worker-") as tmp:
         yield Path(tmp)
-
-
-async def _brand_with_members() -> int:
-    brand = await create_brand(Principal(Role.PLATFORM), f"Grants {secrets.token_hex(3)}")
-    shop = await create_store(Principal(Role.BRAND, brand_id=brand.id), brand.id, "Shop", "S1")
-    clerk = Principal(Role.STORE, brand_id=brand.id, store_id=shop.id)
-    for _ in range(MEMBERS):
-        await enroll_member(clerk, new_phone())
-    return brand.id
 
 
 def _worker_env(backend_env: dict[str, str], **extra: str) -> dict[str, str]:
@@ -74,7 +60,7 @@ async def _assert_granted_once(brand_id: int, job: Job) -> None:
 async def test_a_job_survives_a_sigkill_of_its_worker_and_grants_each_member_once(
     backend_env: dict[str, str], logs: Path
 ) -> None:
-    brand_id = await _brand_with_members()
+    brand_id = await brand_with_members(MEMBERS)
     job, _ = await store.enqueue(
         "example.hanging-grant", brand_id=brand_id, name="Welcome points", params={"points": POINTS}
     )
@@ -110,7 +96,7 @@ async def test_a_job_survives_a_sigkill_of_its_worker_and_grants_each_member_onc
 async def test_sigterm_hands_the_job_back_at_once_and_the_next_worker_resumes_it(
     backend_env: dict[str, str], logs: Path
 ) -> None:
-    brand_id = await _brand_with_members()
+    brand_id = await brand_with_members(MEMBERS)
     job, _ = await store.enqueue("example.hanging-grant", brand_id=brand_id, params={"points": POINTS})
     # A long lease: the next worker could not take the job over in time; only a hand-back lets it in.
     env = _worker_env(backend_env, HUB_WORKER_LEASE_SECONDS="60", HUB_WORKER_STOP_GRACE="0.3")

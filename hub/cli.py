@@ -93,7 +93,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.concurrency is not None:
         settings = replace(settings, worker=replace(settings.worker, concurrency=args.concurrency))
-    asyncio.run(run_worker(settings, default_registry()))
+    address = (args.metrics_host, args.metrics_port) if args.metrics_port else None
+    asyncio.run(run_worker(settings, default_registry(), address))
     return 0
 
 
@@ -161,6 +162,8 @@ def parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run background jobs until SIGTERM (no HTTP)")
     worker.add_argument("--concurrency", type=int, help="jobs at once (default HUB_WORKER_CONCURRENCY)")
+    worker.add_argument("--metrics-port", type=int, help="serve /metrics on this port (default: none)")
+    worker.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port")
     worker.set_defaults(func=cmd_worker)
 
     keys = sub.add_parser("keys", help="API keys and member tokens")

@@ -93,6 +93,30 @@ WEBSOCKETS_OPEN = Gauge(
 BROKER_RECONNECTS = Counter(
     "hub_broker_reconnects", "Times the Redis broker lost its subscription and reconnected."
 )
+# Background jobs (hub/worker/observe.py records them). Job kinds come from code, so their labels are few.
+WORKER_JOBS_STARTED = Counter(
+    "hub_worker_jobs_started", "Job runs a worker claimed and started, by kind.", ["kind"]
+)
+WORKER_JOBS_ENDED = Counter(
+    "hub_worker_jobs_ended",
+    "Job runs that ended, by kind and outcome (done, failed, cancelled, retry, released, lease_lost).",
+    ["kind", "outcome"],
+)
+WORKER_JOBS_RUNNING = Gauge(
+    "hub_worker_jobs_running", "Jobs this process is running now.", multiprocess_mode="livesum"
+)
+WORKER_CHUNK_DURATION = Histogram(
+    "hub_worker_chunk_duration_seconds",
+    "Time a job handler took for one chunk, by kind.",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+WORKER_ITEMS = Counter(
+    "hub_worker_items",
+    "Items processed by job chunks, by kind and result (done, failed).",
+    ["kind", "result"],
+)
+WORKER_SCHEDULED = Counter("hub_worker_scheduled_jobs", "Jobs enqueued by schedules, by kind.", ["kind"])
 
 # Operation names come from clients: a label per distinct name would let one client grow the
 # registry without bound, so only the first names a process sees get their own series.

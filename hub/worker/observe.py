@@ -1,8 +1,8 @@
-"""What a worker reports about its jobs: log lines and counters.
+"""What a worker reports about its jobs: log lines, Prometheus instruments and per-runner counters.
 
-The counters are per process and kept on the runner (tests read them). To export them, give them
-Prometheus instruments in ``hub/metrics.py`` and call those from the methods below: this class is the
-one place the worker reports through.
+This class is the one place the runner reports through. The instruments (``hub_worker_*`` in
+``hub/metrics.py``) are per process and appear on ``/metrics`` of ``hub serve`` (embedded runners) or
+on ``hub worker --metrics-port``; the plain counters are per runner (tests read them).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+from hub import metrics
 from hub.models import Job
 from hub.worker.handlers import Chunk
 
@@ -20,7 +21,8 @@ log = logging.getLogger("hub.worker")
 @dataclass
 class WorkerStats:
     jobs_started: int = 0
-    jobs_ended: Counter[str] = field(default_factory=Counter)  # by final status, or "retry"/"released"
+    # By final status, or "retry", "released" (handed back), "abandoned" (could not be written).
+    jobs_ended: Counter[str] = field(default_factory=Counter)
     leases_lost: int = 0
     chunks: int = 0
     chunk_seconds: float = 0.0
@@ -31,6 +33,8 @@ class WorkerStats:
 
     def job_started(self, job: Job) -> None:
         self.jobs_started += 1
+        metrics.WORKER_JOBS_STARTED.labels(job.kind).inc()
+        metrics.WORKER_JOBS_RUNNING.inc()
         log.info(
             "job %d (%s) started: attempt %d, resuming from cursor %s",
             job.id,
@@ -45,6 +49,9 @@ class WorkerStats:
         self.chunk_seconds_max = max(self.chunk_seconds_max, seconds)
         self.items_done += chunk.done
         self.items_failed += len(chunk.failed)
+        metrics.WORKER_CHUNK_DURATION.labels(job.kind).observe(seconds)
+        metrics.WORKER_ITEMS.labels(job.kind, "done").inc(chunk.done)
+        metrics.WORKER_ITEMS.labels(job.kind, "failed").inc(len(chunk.failed))
         log.debug(
             "job %d chunk: %d done, %d failed in %.3f s; progress %d+%d of %s",
             job.id,
@@ -58,6 +65,7 @@ class WorkerStats:
 
     def job_ended(self, job: Job, outcome: str, seconds: float) -> None:
         self.jobs_ended[outcome] += 1
+        metrics.WORKER_JOBS_ENDED.labels(job.kind, outcome).inc()
         level = logging.WARNING if outcome in ("failed", "retry") else logging.INFO
         log.log(
             level,
@@ -72,10 +80,16 @@ class WorkerStats:
             f"; error: {job.last_error}" if outcome in ("failed", "retry") and job.last_error else "",
         )
 
-    def lease_lost(self, job_id: int) -> None:
+    def lease_lost(self, job: Job) -> None:
         self.leases_lost += 1
-        log.warning("job %d: lease lost, another worker may be running it; stopped without writing", job_id)
+        metrics.WORKER_JOBS_ENDED.labels(job.kind, "lease_lost").inc()
+        log.warning("job %d: lease lost, another worker may be running it; stopped without writing", job.id)
+
+    def job_left(self) -> None:
+        """This process stopped running a job, however its run ended."""
+        metrics.WORKER_JOBS_RUNNING.dec()
 
     def schedule_enqueued(self, job: Job) -> None:
         self.schedules_enqueued += 1
+        metrics.WORKER_SCHEDULED.labels(job.kind).inc()
         log.info("schedule enqueued job %d (%s) %s", job.id, job.kind, job.name)

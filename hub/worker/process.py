@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 
-from hub import db
+from hub import db, metrics
 from hub.events.broker import LocalBroker, make_broker
 from hub.events.publisher import Publisher
 from hub.events.relay import run_relay
@@ -37,8 +37,27 @@ async def start_embedded(
     return runner
 
 
-async def run_worker(settings: Settings, registry: Registry) -> None:
+def serve_metrics(host: str, port: int) -> None:
+    """``hub worker`` has no HTTP server: expose its Prometheus instruments on their own port (a
+    thread of prometheus_client). No token is checked, so bind it to loopback or a private network."""
+    from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+
+    registry = REGISTRY
+    if metrics.multiprocess_dir():
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    start_http_server(port, addr=host, registry=registry)
+    log.info("metrics on http://%s:%d/metrics", host, port)
+
+
+async def run_worker(
+    settings: Settings, registry: Registry, metrics_address: tuple[str, int] | None = None
+) -> None:
     """Run a runner until SIGTERM or SIGINT, then stop it cleanly (see ``Runner.stop``)."""
+    if metrics_address is not None:
+        serve_metrics(*metrics_address)
     await db.init_db(settings.database_url)
     broker = make_broker(settings.redis_url, settings.redis_prefix, settings.redis_socket_timeout)
     await broker.start()

@@ -236,16 +236,20 @@ class Runner:
             await publish_progress(self.broker, job)
             self.stats.job_ended(job, outcome, time.monotonic() - claimed_at)
         except LeaseLost:
-            self.stats.lease_lost(job.id)
+            self.stats.lease_lost(job)
         except asyncio.CancelledError:
-            # The grace period is over: abandon the chunk, hand the job back if the database answers.
+            # The grace period is over: abandon the chunk, hand the job back if the database answers
+            # (if not, its lease expires and another worker takes it over).
+            outcome = "abandoned"
             with contextlib.suppress(Exception):
                 job = await asyncio.wait_for(store.release(job.id, self.owner), timeout=5)
-                self.stats.job_ended(job, "released", time.monotonic() - claimed_at)
+                outcome = "released"
+            self.stats.job_ended(job, outcome, time.monotonic() - claimed_at)
             raise
         except Exception as error:  # noqa: BLE001 - every failure of a job is recorded on the job
             await self._failed(job, error, claimed_at)
         finally:
+            self.stats.job_left()
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
@@ -295,10 +299,11 @@ class Runner:
                 job = await store.retry_later(job.id, self.owner, text, delay)
                 outcome = "retry"
         except LeaseLost:
-            self.stats.lease_lost(job.id)
+            self.stats.lease_lost(job)
             return
         except Exception:  # the lease expires and another worker takes the job over
             log.exception("job %d: could not record its failure", job.id)
+            self.stats.job_ended(job, "abandoned", time.monotonic() - claimed_at)
             return
         await publish_progress(self.broker, job)
         self.stats.job_ended(job, outcome, time.monotonic() - claimed_at)

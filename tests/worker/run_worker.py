@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from hub.settings import Settings
 from hub.worker.process import run_worker
@@ -17,7 +18,8 @@ def main() -> None:
     registry = default_registry()
     registry.add(ExampleGrant())
     registry.add(HangingGrant())
-    asyncio.run(run_worker(Settings.from_env(), registry))
+    port = os.environ.get("EXAMPLE_METRICS_PORT")
+    asyncio.run(run_worker(Settings.from_env(), registry, ("127.0.0.1", int(port)) if port else None))
 
 
 if __name__ == "__main__":

@@ -13,13 +13,14 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from hub.ledger.accounts import AccountRef
 from hub.ledger.audit import audit
 from hub.models import Account, Job, JobStatus, LedgerTransaction, Membership
 from hub.worker import store
-from tests.processes import WorkerProcess
+from tests.processes import WorkerProcess, free_port
 from tests.worker.handlers import brand_with_members, wait_status, wait_until
 
 # The app fixture connects this process to the same database as the workers.
@@ -100,9 +101,14 @@ async def test_sigterm_hands_the_job_back_at_once_and_the_next_worker_resumes_it
     job, _ = await store.enqueue("example.hanging-grant", brand_id=brand_id, params={"points": POINTS})
     # A long lease: the next worker could not take the job over in time; only a hand-back lets it in.
     env = _worker_env(backend_env, HUB_WORKER_LEASE_SECONDS="60", HUB_WORKER_STOP_GRACE="0.3")
-    first = WorkerProcess({**env, "EXAMPLE_HANG": "5"}, logs / "first.log")
+    port = free_port()
+    first = WorkerProcess({**env, "EXAMPLE_HANG": "5", "EXAMPLE_METRICS_PORT": str(port)}, logs / "first.log")
     try:
         await wait_until(lambda: _count_is(job.id, 5), timeout=30)
+        async with httpx.AsyncClient() as client:
+            exposition = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+        assert 'hub_worker_jobs_started_total{kind="example.hanging-grant"} 1.0' in exposition
+        assert "hub_worker_jobs_running 1.0" in exposition
         assert first.terminate() == 0
     finally:
         first.close()

@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 
+from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 
 from hub.models import Job, JobItemFailure, JobStatus
@@ -243,3 +244,21 @@ async def test_the_app_runs_an_embedded_worker(app: Starlette, world: World) -> 
     app.state.worker.wake()
     job = await wait_status(job.id, JobStatus.DONE)
     assert job.lease_owner is None and job.done == 9
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_job_runs_are_counted_in_the_metrics(runners: Runners, world: World) -> None:
+    steps = Steps(unique_kind("metrics"), n=7, chunk=3, fail_items=frozenset({4}))
+    running_before = _sample("hub_worker_jobs_running")
+    job, _ = await store.enqueue(steps.kind, brand_id=pk(world.a.id))
+    await runners.start(steps)
+    await wait_status(job.id, JobStatus.DONE)
+    await wait_until(lambda: _sample("hub_worker_jobs_running") == running_before)
+    assert _sample("hub_worker_jobs_started_total", kind=steps.kind) == 1
+    assert _sample("hub_worker_jobs_ended_total", kind=steps.kind, outcome="done") == 1
+    assert _sample("hub_worker_items_total", kind=steps.kind, result="done") == 6
+    assert _sample("hub_worker_items_total", kind=steps.kind, result="failed") == 1
+    assert _sample("hub_worker_chunk_duration_seconds_count", kind=steps.kind) == 3

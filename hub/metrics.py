@@ -156,6 +156,16 @@ def record_graphql(operation: str, kind: str, outcome: str, seconds: float) -> N
     series[1].observe(seconds)
 
 
+_response_series: dict[int, Any] = {}
+
+
+def count_response(status: int) -> None:
+    series = _response_series.get(status)
+    if series is None:
+        series = _response_series[status] = HTTP_RESPONSES.labels(str(status))
+    series.inc()
+
+
 def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 

@@ -39,7 +39,7 @@ class RequestGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = _wanted_headers(scope["headers"])
         request_id = request_id_from(headers.get(REQUEST_ID_HEADER))
         token = REQUEST_ID.set(request_id)
         try:
@@ -59,7 +59,7 @@ class RequestGuard:
                     *message.get("headers", []),
                     (REQUEST_ID_HEADER.encode(), request_id.encode()),
                 ]
-                metrics.HTTP_RESPONSES.labels(str(message["status"])).inc()
+                metrics.count_response(message["status"])
             await send(message)
 
         try:
@@ -117,6 +117,14 @@ class RequestGuard:
             f"The request body is larger than {self.max_body_bytes} bytes.",
             _CLOSE,
         )
+
+
+_WANTED = {REQUEST_ID_HEADER.encode(), b"content-length", b"accept"}
+
+
+def _wanted_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The few headers this layer reads (ASGI header names are lower-case)."""
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in raw if k in _WANTED}
 
 
 def _left(deadline: float) -> float:

@@ -21,6 +21,10 @@ from hub.schema.cost import estimate
 
 log = logging.getLogger("hub.errors")
 INTERNAL_MESSAGE = "Internal error."
+_SEVERAL_OPERATIONS = GraphQLError(
+    "The document has several operations: name the one to run in operationName.",
+    extensions={"code": RequestErrorCode.BAD_REQUEST.value},
+)
 
 
 def is_expected(error: GraphQLError) -> bool:
@@ -35,11 +39,11 @@ def is_expected(error: GraphQLError) -> bool:
     return error.path is None and isinstance(original, ValueError)
 
 
-def _code_for(error: GraphQLError, validation_errors: set[int]) -> str:
+def _code_for(error: GraphQLError, validated: bool) -> str:
     original = error.original_error
     if isinstance(error, GraphQLSyntaxError):
         return RequestErrorCode.GRAPHQL_PARSE_FAILED.value
-    if id(error) in validation_errors:
+    if not validated and error.path is None:
         return RequestErrorCode.GRAPHQL_VALIDATION_FAILED.value
     if isinstance(original, DomainError):
         return original.code.value
@@ -48,7 +52,7 @@ def _code_for(error: GraphQLError, validation_errors: set[int]) -> str:
     return RequestErrorCode.BAD_USER_INPUT.value
 
 
-def shape_error(error: GraphQLError, validation_errors: set[int]) -> GraphQLError:
+def shape_error(error: GraphQLError, validated: bool) -> GraphQLError:
     """The error as the client sees it: always with ``extensions.code``, masked when unexpected."""
     if not is_expected(error):
         return GraphQLError(
@@ -68,19 +72,20 @@ def shape_error(error: GraphQLError, validation_errors: set[int]) -> GraphQLErro
         error.positions,
         error.path,
         error.original_error,
-        extensions={**(error.extensions or {}), "code": _code_for(error, validation_errors)},
+        extensions={**(error.extensions or {}), "code": _code_for(error, validated)},
     )
 
 
-def shape_errors(errors: list[GraphQLError] | None, validation_errors: set[int]) -> list[GraphQLError] | None:
-    return [shape_error(e, validation_errors) for e in errors] if errors else errors
+def shape_errors(errors: list[GraphQLError] | None, validated: bool) -> list[GraphQLError] | None:
+    """``validated``: the document passed validation (its remaining path-less errors are the variables')."""
+    return [shape_error(e, validated) for e in errors] if errors else errors
 
 
 class Hardening(SchemaExtension):
     """One extension (each extra one costs every request its hooks) that:
 
     - refuses several operations without ``operationName`` (the GraphQL spec; Strawberry would run the
-      first);
+      first), before execution;
     - refuses, before execution, an operation whose estimated cost (hub/schema/cost.py) is too high;
     - gives every error a code and masks unexpected ones (it replaces Strawberry's MaskErrors);
     - counts and times queries and mutations by name and outcome.
@@ -92,7 +97,7 @@ class Hardening(SchemaExtension):
     def __init__(self, max_cost: int, max_page_size: int) -> None:
         self.max_cost = max_cost
         self.max_page_size = max_page_size
-        self._validation_errors: set[int] = set()
+        self._executing = False
         self._stream_result_processed = False
 
     def on_operation(self) -> Iterator[None]:
@@ -105,26 +110,17 @@ class Hardening(SchemaExtension):
             self._shape(result)
         self._record(result, time.perf_counter() - started)
 
-    def on_parse(self) -> Iterator[None]:
-        yield
-        context = self.execution_context
-        document = context.graphql_document
-        if document is None or getattr(context, "_provided_operation_name", None) is not None:
-            return
-        operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
-        if operations > 1:
-            raise GraphQLError(
-                "The document has several operations: name the one to run in operationName.",
-                extensions={"code": RequestErrorCode.BAD_REQUEST.value},
-            )
-
-    def on_validate(self) -> Iterator[None]:
-        yield
-        self._validation_errors = {id(e) for e in self.execution_context.pre_execution_errors or []}
-
     def on_execute(self) -> Iterator[None]:
+        # Reached only when parsing and validation passed: errors without a path from here on are
+        # the variables' (BAD_USER_INPUT), before it the document's (GRAPHQL_VALIDATION_FAILED).
+        self._executing = True
         context = self.execution_context
         document = context.graphql_document
+        if document is not None and getattr(context, "_provided_operation_name", None) is None:
+            if sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1:
+                context.result = GraphQLExecutionResult(data=None, errors=[_SEVERAL_OPERATIONS])
+                yield
+                return
         operation = _selected_operation(context)
         if document is not None and operation is not None:
             cost = estimate(
@@ -150,7 +146,7 @@ class Hardening(SchemaExtension):
 
     def _shape(self, result: Any) -> None:
         if getattr(result, "errors", None):
-            result.errors = shape_errors(result.errors, self._validation_errors)
+            result.errors = shape_errors(result.errors, validated=self._executing)
 
     def _record(self, result: Any, seconds: float) -> None:
         context = self.execution_context

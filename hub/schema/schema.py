@@ -75,7 +75,7 @@ class HubSchema(strawberry.Schema):
             return ExecutionResult(data=None, errors=[error])
         # Errors raised by extension hooks (a syntax error from the parser cache, ...) are not shaped by
         # the Hardening extension: shape them here.
-        result.errors = shape_errors(result.errors, set())
+        result.errors = shape_errors(result.errors, validated=True)
         return result
 
 

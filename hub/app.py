@@ -27,6 +27,8 @@ from tortoise import connections
 
 from hub import db, metrics
 from hub.auth import Authenticator, MemberTokens
+from hub.auth.codes import LoginCodes
+from hub.auth.senders import CodeSender, LogSender, WebhookSender
 from hub.errors import RequestErrorCode
 from hub.events.broker import make_broker
 from hub.events.publisher import Publisher
@@ -35,6 +37,7 @@ from hub.http import jsonbody
 from hub.http.errors import GRAPHQL_RESPONSE_JSON, RequestRefused, refusal_response, status_code_of
 from hub.http.guard import RequestGuard
 from hub.http.websocket import HubTransportWSHandler, client_host
+from hub.installation import deployment_prefix
 from hub.ledger.engine import LedgerWriter
 from hub.ledger.events import CommitHook, CommittedBatch
 from hub.ratelimit import RateLimiter, make_buckets
@@ -119,7 +122,13 @@ class HubGraphQL(GraphQL):
             await self.rate_limiter.check(principal, client_host(request))
             if GRAPHQL_RESPONSE_JSON in request.headers.get("accept", ""):
                 response.wants_graphql_response_json = True
-        return HubContext(services=self.services, principal=principal, request=request, response=response)
+        return HubContext(
+            services=self.services,
+            principal=principal,
+            request=request,
+            response=response,
+            credential=credential,
+        )
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
         """GraphQL over HTTP: answer in application/graphql-response+json when the client asks for it;
@@ -144,6 +153,7 @@ class HubGraphQL(GraphQL):
         if not isinstance(credential, str):
             raise ConnectionRejectionError()
         context.principal = await self.services.authenticator.principal_for(credential)
+        context.credential = credential
         if context.principal is None:
             raise ConnectionRejectionError({"reason": "invalid token"})
         return None
@@ -181,16 +191,39 @@ def _crash_after(key: str | None, hook: CommitHook) -> CommitHook:
     return crash_or_publish
 
 
-def create_app(settings: Settings | None = None, *, job_registry: Registry | None = None) -> Starlette:
+def _code_sender(settings: Settings) -> CodeSender:
+    if settings.login_code_webhook_url:
+        return WebhookSender(settings.login_code_webhook_url, settings.login_code_webhook_secret)
+    if not settings.embedded:
+        log.warning("login codes go to the log: set HUB_LOGIN_CODE_WEBHOOK_URL to send them by SMS")
+    return LogSender()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    job_registry: Registry | None = None,
+    code_sender: CodeSender | None = None,
+) -> Starlette:
     settings = settings or Settings.from_env()
     jobs = job_registry or default_registry()
     tokens = MemberTokens(settings.secret_key, settings.member_token_ttl_seconds)
-    broker = make_broker(settings.redis_url, settings.redis_prefix, settings.redis_socket_timeout)
+    # The Redis prefix may come from the database (hub/installation.py): set in the lifespan.
+    broker = make_broker(settings.redis_url, settings.redis_prefix or "hub:", settings.redis_socket_timeout)
     # The writer's commit hook is the publisher: events leave this process right after each commit.
     publisher = Publisher(broker, send_timeout=settings.redis_socket_timeout * 2)
     ledger = LedgerWriter(_crash_after(settings.crash_after_commit_key, publisher.on_commit))
-    services = Services(settings, broker, Authenticator(tokens), tokens, ledger)
-    rate_limiter = RateLimiter(settings.rate_limits, make_buckets(settings.redis_url, settings.redis_prefix))
+    login_codes = LoginCodes(
+        settings.secret_key,
+        code_sender or _code_sender(settings),
+        tokens,
+        ttl_seconds=settings.login_code_ttl_seconds,
+        max_attempts=settings.login_code_max_attempts,
+        sends_per_hour=settings.login_code_sends_per_hour,
+    )
+    services = Services(settings, broker, Authenticator(tokens), tokens, ledger, login_codes)
+    buckets = make_buckets(settings.redis_url, settings.redis_prefix or "hub:")
+    rate_limiter = RateLimiter(settings.rate_limits, buckets)
     graphql = HubGraphQL(
         services,
         rate_limiter,
@@ -201,6 +234,9 @@ def create_app(settings: Settings | None = None, *, job_registry: Registry | Non
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.init_db(settings.database_url)
+        prefix = await deployment_prefix(settings)
+        broker.use_prefix(prefix)
+        buckets.use_prefix(prefix)
         await broker.start()
         publisher.start()
         relay = asyncio.create_task(
@@ -222,6 +258,7 @@ def create_app(settings: Settings | None = None, *, job_registry: Registry | Non
             relay.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await relay
+            await login_codes.aclose()
             await broker.close()
             await rate_limiter.close()
             await db.close_db()

@@ -10,13 +10,17 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hub import db, logs
 from hub.auth import MemberTokens, Principal
+from hub.domain import Role
 from hub.errors import DomainError, NotFound
-from hub.models import Role
 from hub.settings import Settings
+
+# The command line acts as the platform: whoever runs it owns the database.
+PLATFORM = Principal(Role.PLATFORM)
 
 
 def _run(settings: Settings, fn: Callable[[], Awaitable[Any]]) -> Any:
@@ -101,14 +105,73 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
     from hub.resolvers.keys import create_api_key
 
-    # The command line acts as the platform: whoever runs it owns the database.
+    expires_at = None
+    if args.expires_in is not None:
+        expires_at = datetime.now(UTC) + timedelta(seconds=args.expires_in)
+
     async def create() -> str:
         _, secret = await create_api_key(
-            Principal(Role.PLATFORM), Role(args.role), args.brand, args.store, args.label
+            PLATFORM, Role(args.role), args.brand, args.store, args.label, expires_at
         )
         return secret
 
     print(_run(settings, create))
+    return 0
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def cmd_keys_list(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.auth.keys import key_state
+    from hub.resolvers.keys import api_keys
+
+    async def rows() -> list[list[str]]:
+        query = await api_keys(PLATFORM, args.brand, include_revoked=args.all)
+        now = datetime.now(UTC)
+        return [
+            [
+                str(k.id),
+                f"fh_{k.prefix}_…",
+                k.role.value,
+                str(k.brand_id or "-"),
+                str(k.store_id or "-"),
+                key_state(k, now).lower(),
+                _when(k.created_at),
+                _when(k.expires_at),
+                _when(k.last_used_at),
+                k.label,
+            ]
+            for k in await query.order_by("id")
+        ]
+
+    table = [["id", "key", "role", "brand", "store", "state", "created", "expires", "last used", "label"]]
+    table += _run(settings, rows)
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.resolvers.keys import revoke_api_key
+
+    key = _run(settings, lambda: revoke_api_key(PLATFORM, args.id))
+    print(f"revoked key {key.id} (fh_{key.prefix}_…); every server refuses it within 5 seconds")
+    return 0
+
+
+def cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.resolvers.keys import rotate_api_key
+
+    key, secret = _run(settings, lambda: rotate_api_key(PLATFORM, args.id, args.grace))
+    print(secret)
+    if args.grace:
+        print(
+            f"the previous secret of key {key.id} works until {_when(key.previous_valid_until)} UTC",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -121,7 +184,8 @@ def cmd_keys_member_token(settings: Settings, args: argparse.Namespace) -> int:
         membership = await Membership.get_or_none(id=args.membership)
         if membership is None:
             raise NotFound(f"No membership {args.membership}.")
-        return tokens.issue(membership.member_id)
+        brand = None if args.all_brands else membership.brand_id
+        return tokens.issue(membership.member_id, brand)[0]
 
     print(_run(settings, issue))
     return 0
@@ -173,9 +237,32 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--brand", type=int, help="brand id (brand keys)")
     create.add_argument("--store", type=int, help="store id (store keys)")
     create.add_argument("--label", default="cli")
+    create.add_argument("--expires-in", type=int, metavar="SECONDS", help="the key stops working then")
     create.set_defaults(func=cmd_keys_create)
+    listing = keys_sub.add_parser("list", help="list API keys (not revoked ones unless --all)")
+    listing.add_argument("--brand", type=int, help="only this brand's keys")
+    listing.add_argument("--all", action="store_true", help="include revoked keys")
+    listing.set_defaults(func=cmd_keys_list)
+    revoke = keys_sub.add_parser("revoke", help="revoke an API key")
+    revoke.add_argument("id", type=int, help="the key's id (from hub keys list)")
+    revoke.set_defaults(func=cmd_keys_revoke)
+    rotate = keys_sub.add_parser("rotate", help="give an API key a new secret (printed once)")
+    rotate.add_argument("id", type=int, help="the key's id (from hub keys list)")
+    rotate.add_argument(
+        "--grace",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="keep the old secret valid this long (default 0)",
+    )
+    rotate.set_defaults(func=cmd_keys_rotate)
     token = keys_sub.add_parser("member-token", help="sign a member token")
     token.add_argument("--membership", type=int, required=True)
+    token.add_argument(
+        "--all-brands",
+        action="store_true",
+        help="reach all of the person's memberships, not only this brand's",
+    )
     token.set_defaults(func=cmd_keys_member_token)
 
     audit = sub.add_parser("audit", help="check every ledger invariant; exit 1 on a violation")

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from hub.auth import MemberTokens, Principal
+from hub.domain import Role
 from hub.ledger.engine import LedgerWriter
-from hub.models import Brand, Membership, Role, Store
+from hub.models import ApiKey, Brand, Membership, Store
 from hub.resolvers import brands, keys, members, points
 
 PLATFORM = Principal(Role.PLATFORM)
 SUPERMARKET = "FreshMart Supermarkets"
 CARWASH = "SparkleWash Car Care"
 PHONES = [f"1380013{n:04d}" for n in range(12)]
+# Keys minted by `hub serve --demo` carry this label; each start revokes the previous start's keys.
+DEMO_LABEL = "hub serve --demo"
+_LEGACY_DEMO_LABEL = "demo"
 
 
 async def _seed() -> None:
@@ -52,9 +58,13 @@ async def _seed_with(ledger: LedgerWriter) -> None:
 
 
 async def seed_demo(tokens: MemberTokens) -> dict[str, str]:
-    """Seed once; on later runs only mint fresh keys (keys are shown once and stored hashed)."""
+    """Seed once; on later runs revoke the previous demo keys and mint fresh ones (keys are shown once
+    and stored hashed, so earlier ones cannot be printed again, and must not stay valid)."""
     if not await Brand.exists(name=SUPERMARKET):
         await _seed()
+    await ApiKey.filter(label__in=[DEMO_LABEL, _LEGACY_DEMO_LABEL], revoked_at__isnull=True).update(
+        revoked_at=datetime.now(UTC)
+    )
     mart = await Brand.get(name=SUPERMARKET)
     wash = await Brand.get(name=CARWASH)
     mart_store = await Store.filter(brand_id=mart.id).order_by("id").first()
@@ -62,15 +72,15 @@ async def seed_demo(tokens: MemberTokens) -> dict[str, str]:
     membership = await Membership.filter(brand_id=mart.id).order_by("id").first()
     assert mart_store and wash_store and membership
     out: dict[str, str] = {}
-    out["platform"] = (await keys.create_api_key(PLATFORM, Role.PLATFORM, label="demo"))[1]
+    out["platform"] = (await keys.create_api_key(PLATFORM, Role.PLATFORM, label=DEMO_LABEL))[1]
     for brand in (mart, wash):
         out[f"{brand.name} HQ"] = (
-            await keys.create_api_key(PLATFORM, Role.BRAND, brand_id=brand.id, label="demo")
+            await keys.create_api_key(PLATFORM, Role.BRAND, brand_id=brand.id, label=DEMO_LABEL)
         )[1]
     for store in (mart_store, wash_store):
         hq = Principal(Role.BRAND, brand_id=store.brand_id)
         out[f"store {store.name}"] = (
-            await keys.create_api_key(hq, Role.STORE, store_id=store.id, label="demo")
+            await keys.create_api_key(hq, Role.STORE, store_id=store.id, label=DEMO_LABEL)
         )[1]
     hq = Principal(Role.BRAND, brand_id=mart.id)
     out[f"member {PHONES[0]}"] = (await keys.issue_member_token(hq, tokens, membership.id))[0]

@@ -22,6 +22,8 @@ class ErrorCode(StrEnum):
     # Something unexpected failed; it was logged, and nothing was written.
     INTERNAL = "INTERNAL"
     LIMIT_REACHED = "LIMIT_REACHED"
+    INVALID_CODE = "INVALID_CODE"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 class DomainError(Exception):

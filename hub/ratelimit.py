@@ -48,6 +48,9 @@ class Buckets(Protocol):
 
     async def close(self) -> None: ...
 
+    def use_prefix(self, prefix: str) -> None:
+        """Name the buckets' keys with ``prefix`` (before the first request)."""
+
 
 class LocalBuckets:
     """Buckets in this process, the least recently used dropped beyond ``max_keys`` (an idle bucket
@@ -73,6 +76,9 @@ class LocalBuckets:
 
     async def close(self) -> None:
         self._buckets.clear()
+
+    def use_prefix(self, prefix: str) -> None:
+        return None  # one process: nothing shared to name
 
 
 _TAKE = """
@@ -130,6 +136,9 @@ class RedisBuckets:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+    def use_prefix(self, prefix: str) -> None:
+        self._prefix = prefix + "ratelimit:"
 
 
 def make_buckets(redis_url: str | None, prefix: str) -> Buckets:

@@ -81,6 +81,17 @@ class RateLimits:
         return cls(**values)
 
 
+def _env_bool(name: str) -> bool | None:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return None
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{name} must be true or false, not {raw!r}")
+
+
 def _secret_key() -> str:
     """The signing key for member tokens.
 
@@ -137,8 +148,9 @@ class WorkerSettings:
 class Settings:
     database_url: str = "sqlite://hub.sqlite3"
     redis_url: str | None = None
-    # Channel prefix, so that several hubs (or test runs) can share one Redis.
-    redis_prefix: str = "hub:"
+    # Channel prefix, so that several hubs (or test runs) can share one Redis. None: derived from the
+    # installation id stored in the database (hub/installation.py), so two deployments never share one.
+    redis_prefix: str | None = None
     secret_key: str = field(default="", repr=False)
     member_token_ttl_seconds: int = 30 * 24 * 3600
     max_page_size: int = 100
@@ -170,6 +182,23 @@ class Settings:
     # "json" (one object a line) or "text" (for a terminal).
     log_format: str = "json"
     log_level: str = "INFO"
+    # Introspection without a credential. None: on when embedded (SQLite: GraphiQL just works), off
+    # otherwise (production: any valid key or token may still introspect).
+    public_introspection: bool | None = None
+    login_code_ttl_seconds: int = 300
+    login_code_max_attempts: int = 5
+    login_code_sends_per_hour: int = 5
+    # Login codes go to this SMS gateway when set (signed with the secret); to the log otherwise.
+    login_code_webhook_url: str | None = None
+    login_code_webhook_secret: str = field(default="", repr=False)
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def introspection_is_public(self) -> bool:
+        return self.embedded if self.public_introspection is None else self.public_introspection
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -177,7 +206,7 @@ class Settings:
         return cls(
             database_url=database_url,
             redis_url=os.environ.get("HUB_REDIS_URL") or None,
-            redis_prefix=os.environ.get("HUB_REDIS_PREFIX") or cls.redis_prefix,
+            redis_prefix=os.environ.get("HUB_REDIS_PREFIX") or None,
             secret_key=_secret_key(),
             member_token_ttl_seconds=_env_int("HUB_MEMBER_TOKEN_TTL", cls.member_token_ttl_seconds),
             max_page_size=_env_int("HUB_MAX_PAGE_SIZE", cls.max_page_size),
@@ -201,4 +230,12 @@ class Settings:
             metrics_token=os.environ.get("HUB_METRICS_TOKEN") or None,
             log_format=(os.environ.get("HUB_LOG_FORMAT") or cls.log_format).lower(),
             log_level=(os.environ.get("HUB_LOG_LEVEL") or cls.log_level).upper(),
+            public_introspection=_env_bool("HUB_PUBLIC_INTROSPECTION"),
+            login_code_ttl_seconds=_env_int("HUB_LOGIN_CODE_TTL", cls.login_code_ttl_seconds),
+            login_code_max_attempts=_env_int("HUB_LOGIN_CODE_ATTEMPTS", cls.login_code_max_attempts),
+            login_code_sends_per_hour=_env_int(
+                "HUB_LOGIN_CODE_SENDS_PER_HOUR", cls.login_code_sends_per_hour
+            ),
+            login_code_webhook_url=os.environ.get("HUB_LOGIN_CODE_WEBHOOK_URL") or None,
+            login_code_webhook_secret=os.environ.get("HUB_LOGIN_CODE_WEBHOOK_SECRET", ""),
         )

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,8 +22,9 @@ from starlette.applications import Starlette
 from hub import db
 from hub.app import create_app
 from hub.ledger.engine import LedgerWriter
+from hub.schema.schema import build_schema
 from hub.settings import RateLimits, Settings, WorkerSettings
-from tests.helpers import Api
+from tests.helpers import Api, CapturingSender
 from tests.worker.handlers import session_jobs
 
 BACKEND = os.environ.get("HUB_TEST_BACKEND", "sqlite")
@@ -116,8 +118,14 @@ def settings(backend_env: dict[str, str]) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def app(settings: Settings) -> AsyncIterator[Starlette]:
-    application = create_app(settings, job_registry=session_jobs())
+def sent_codes() -> CapturingSender:
+    """Login codes the app sent (the app's code sender in tests)."""
+    return CapturingSender()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, sent_codes: CapturingSender) -> AsyncIterator[Starlette]:
+    application = create_app(settings, job_registry=session_jobs(), code_sender=sent_codes)
     # httpx's ASGITransport does not run the lifespan (STACK-NOTES): run it for the whole session.
     async with application.router.lifespan_context(application):
         yield application
@@ -127,6 +135,12 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
 def ledger(app: Starlette) -> LedgerWriter:
     """The app's group-commit writer, for tests that call resolvers or the engine directly."""
     return app.state.services.ledger
+
+
+@pytest.fixture(scope="session")
+def schema(settings: Settings) -> Any:
+    """The app's schema, for running subscriptions in this process (tests.helpers.subscribe_first)."""
+    return build_schema(settings)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from hub.auth import Principal
-from hub.models import Role
+from hub.domain import Role
 from hub.resolvers.keys import create_api_key
 
 _phones = itertools.count(random.randrange(10_000_000, 90_000_000))
@@ -21,6 +21,32 @@ _phones = itertools.count(random.randrange(10_000_000, 90_000_000))
 def new_phone() -> str:
     """A valid mainland mobile number that no other test uses."""
     return f"139{next(_phones):08d}"
+
+
+class CapturingSender:
+    """The login-code sender of the test app: keeps every code it was asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []  # (phone as E.164 digits, code)
+        self._arrived = asyncio.Event()
+
+    async def send(self, phone: str, code: str, expires_at: Any) -> None:
+        self.sent.append((phone, code))
+        self._arrived.set()
+
+    def codes_for(self, phone: str) -> list[str]:
+        digits = phone.lstrip("+")
+        return [code for to, code in self.sent if to == digits or to == "86" + digits]
+
+    async def code_for(self, phone: str, count: int = 1, timeout: float = 5.0) -> str:
+        """The latest code sent to ``phone``, once at least ``count`` were sent to it."""
+        async with asyncio.timeout(timeout):
+            while True:
+                self._arrived.clear()
+                if len(self.codes_for(phone)) >= count:
+                    break
+                await self._arrived.wait()
+        return self.codes_for(phone)[-1]
 
 
 class Api:
@@ -222,3 +248,34 @@ def pk(global_id: str) -> int:
     from strawberry.relay import GlobalID
 
     return int(GlobalID.from_id(global_id).node_id)
+
+
+async def subscribe_first(
+    app: Any, schema: Any, query: str, variables: dict[str, Any], token: str | None, timeout: float = 5.0
+) -> dict[str, Any]:
+    """Run a subscription in this process through the app's services; its first result as JSON-ish.
+
+    The whole path a websocket takes after ``connection_init``: the context, the field's policy, the
+    resolver and the stream (tests/live runs the same over real sockets).
+    """
+    from hub.schema.context import HubContext
+
+    services = app.state.services
+    context = HubContext(
+        services=services, principal=await services.authenticator.principal_for(token), credential=token
+    )
+    result = await schema.subscribe(query, variable_values=variables, context_value=context)
+    if not hasattr(result, "__anext__"):
+        return {"data": result.data, "errors": [e.formatted for e in result.errors or []]}
+    try:
+        first = await asyncio.wait_for(anext(result), timeout)
+    finally:
+        await result.aclose()
+    return {"data": first.data, "errors": [e.formatted for e in first.errors or []]}
+
+
+def outcome(body: dict[str, Any]) -> str:
+    """A query's answer in one word: the first error's code, NULL when every field is null, or OK."""
+    if body.get("errors"):
+        return str(body["errors"][0].get("extensions", {}).get("code", "ERROR"))
+    return "OK" if any(v is not None for v in (body.get("data") or {}).values()) else "NULL"

@@ -73,6 +73,9 @@ class LocalBroker:
     async def start(self) -> None:
         return None
 
+    def use_prefix(self, prefix: str) -> None:
+        """Name the channels with ``prefix`` (before ``start``); in one process there are none."""
+
     async def close(self) -> None:
         return None
 
@@ -161,6 +164,9 @@ class RedisBroker(LocalBroker):
         self._reader: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.reconnects = 0
+
+    def use_prefix(self, prefix: str) -> None:
+        self.channel = f"{prefix}balance-events"
 
     async def start(self) -> None:
         self._reader = asyncio.create_task(self._read_forever(), name="redis-broker-reader")

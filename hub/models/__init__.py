@@ -1,7 +1,8 @@
 """Tortoise models, one module per domain. No GraphQL here."""
 
-from hub.models.auth import ApiKey, Role
+from hub.models.auth import ApiKey, LoginCode, LoginThrottle, Role
 from hub.models.brands import Brand, Store
+from hub.models.installation import Installation
 from hub.models.jobs import FINISHED_STATUSES, Job, JobItemFailure, JobStatus
 from hub.models.ledger import (
     Account,
@@ -24,11 +25,14 @@ __all__ = [
     "ApiKey",
     "Asset",
     "Brand",
+    "Installation",
     "Job",
     "JobItemFailure",
     "JobStatus",
     "LedgerCounter",
     "LedgerTransaction",
+    "LoginCode",
+    "LoginThrottle",
     "Lot",
     "LotAllocation",
     "Member",

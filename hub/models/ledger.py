@@ -4,42 +4,23 @@ Only ``hub.ledger`` writes these tables. What the columns mean for each asset an
 documented in docs/ledger.md and decided by ``hub.ledger.policy``.
 """
 
-from enum import StrEnum
-
 from tortoise import fields
 from tortoise.models import Model
 
+# The enums live in hub.domain (shared with the schema); re-exported here for the models' users.
+from hub.domain import AccountKind, Asset, TransactionKind
 
-class Asset(StrEnum):
-    """What a balance counts. Amounts are integers in the asset's unit."""
-
-    POINTS = "points"  # a brand's points
-    STORED_VALUE = "stored_value"  # prepaid money in fen; asset code `principal` or `bonus`
-    SERVICE_PASS = "service_pass"  # uses left of one pass product (asset code = the product)
-    SETTLEMENT = "settlement"  # money in fen one party owes another (partnerships, franchise stores)
-
-
-class AccountKind(StrEnum):
-    MEMBER = "member"  # what a membership holds and may spend
-    PENDING = "pending"  # a membership's points earned but not yet available (maturing)
-    ISSUANCE = "issuance"  # the brand's source of value; goes negative as it issues
-    BURN = "burn"  # the brand's sink for redeemed and expired value
-    PAYABLE = "payable"  # what a brand or store owes its counterparty (owner: partnership or store)
-    RECEIVABLE = "receivable"  # what a brand or store is owed (owner: partnership or store)
-    CLEARING = "clearing"  # the brand's own side of settlement postings (balances payables/receivables)
-
-
-class TransactionKind(StrEnum):
-    EARN = "earn"
-    REDEEM = "redeem"
-    ADJUST = "adjust"
-    REVERSE = "reverse"
-    TRANSFER = "transfer"
-    EXPIRE = "expire"
-    MATURE = "mature"
-    TOP_UP = "top_up"
-    PARTNER_REDEEM = "partner_redeem"
-    SETTLE = "settle"
+__all__ = [
+    "Account",
+    "AccountKind",
+    "Asset",
+    "LedgerTransaction",
+    "Lot",
+    "LotAllocation",
+    "OutboxEvent",
+    "Posting",
+    "TransactionKind",
+]
 
 
 class Account(Model):

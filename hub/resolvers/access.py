@@ -1,75 +1,158 @@
-"""Who may do what. Every resolver starts by asking one of these."""
+"""What a caller can reach: one scoped query per kind of thing, filtered by the caller.
+
+This is the enforcing half of ``hub/policy.py`` (Polar's ``get_readable_statement(principal)``
+pattern): a resolver asks for a thing *through* the caller's reach, so a thing out of reach is simply
+not found. A missing id and another brand's id get the same answer, NOT_FOUND with the same message,
+and lists never hold what the caller may not see (they are filtered by the query, not afterwards).
+"""
 
 from __future__ import annotations
 
+from tortoise.queryset import QuerySet
+
+from hub import policy
 from hub.auth import Principal
-from hub.errors import DomainError, ErrorCode, NotFound, PermissionDenied
-from hub.models import Brand, Membership, Role, Store
+from hub.domain import Role
+from hub.errors import NotFound
+from hub.models import ApiKey, Brand, Job, LedgerTransaction, Membership, Store
+from hub.policy import Action, Scope
 
 
-def require(principal: Principal | None, *roles: Role) -> Principal:
-    if principal is None:
-        raise DomainError(ErrorCode.UNAUTHENTICATED, "A valid bearer token is required.")
-    if principal.role not in roles:
-        raise PermissionDenied(f"This needs one of: {', '.join(r.value for r in roles)}.")
-    return principal
+def _expect(action: Action, *scopes: Scope) -> None:
+    # The table must say what the lookup does: a brand-scoped action cannot reach memberships.
+    if action.scope not in scopes:
+        raise AssertionError(f"{action.name} is declared with scope {action.scope}, not {scopes}")
 
 
-def require_brand(principal: Principal | None, brand_id: int, *roles: Role) -> Principal:
-    """The principal acts for ``brand_id`` (platform always may, when listed in ``roles``)."""
-    p = require(principal, *roles)
-    if p.role is not Role.PLATFORM and p.brand_id != brand_id:
-        raise PermissionDenied("This belongs to another brand.")
-    return p
+def brands_in_reach(p: Principal) -> QuerySet[Brand]:
+    if p.role is Role.PLATFORM:
+        return Brand.all()
+    if p.role is Role.MEMBER:
+        query = Brand.filter(memberships__member_id=p.member_id)
+        return query.filter(id=p.brand_id) if p.brand_id is not None else query
+    return Brand.filter(id=p.brand_id)
 
 
-def can_see_brand(principal: Principal | None, brand_id: int) -> bool:
-    if principal is None:
-        return False
-    if principal.role in (Role.PLATFORM,):
-        return True
-    return principal.brand_id == brand_id
+def stores_in_reach(p: Principal) -> QuerySet[Store]:
+    if p.role is Role.PLATFORM:
+        return Store.all()
+    if p.role is Role.MEMBER:
+        query = Store.filter(brand__memberships__member_id=p.member_id)
+        return query.filter(brand_id=p.brand_id) if p.brand_id is not None else query
+    return Store.filter(brand_id=p.brand_id)
 
 
-def can_see_membership(principal: Principal | None, membership: Membership) -> bool:
-    if principal is None:
-        return False
-    if principal.role is Role.MEMBER:
-        return principal.member_id == membership.member_id
-    return can_see_brand(principal, membership.brand_id)
+def memberships_in_reach(p: Principal) -> QuerySet[Membership]:
+    if p.role is Role.PLATFORM:
+        return Membership.all()
+    if p.role is Role.MEMBER:
+        query = Membership.filter(member_id=p.member_id)
+        return query.filter(brand_id=p.brand_id) if p.brand_id is not None else query
+    return Membership.filter(brand_id=p.brand_id)
 
 
-async def get_brand(principal: Principal | None, brand_id: int) -> Brand:
-    require(principal, Role.PLATFORM, Role.BRAND, Role.STORE, Role.MEMBER)
-    brand = await Brand.get_or_none(id=brand_id)
+def transactions_in_reach(p: Principal) -> QuerySet[LedgerTransaction]:
+    if p.role is Role.PLATFORM:
+        return LedgerTransaction.all()
+    if p.role is Role.MEMBER:
+        query = LedgerTransaction.filter(membership__member_id=p.member_id)
+        return query.filter(brand_id=p.brand_id) if p.brand_id is not None else query
+    if p.role is Role.STORE:  # a store sees members' transactions, not the brand's own bookkeeping
+        return LedgerTransaction.filter(brand_id=p.brand_id, membership_id__isnull=False)
+    return LedgerTransaction.filter(brand_id=p.brand_id)
+
+
+def api_keys_in_reach(p: Principal) -> QuerySet[ApiKey]:
+    """Platform: every key. HQ: its brand's keys and its stores' keys (never platform keys)."""
+    if p.role is Role.PLATFORM:
+        return ApiKey.all()
+    if p.role is Role.BRAND:
+        return ApiKey.filter(brand_id=p.brand_id)
+    return ApiKey.filter(id=-1)  # nobody else manages keys (the table refuses them first)
+
+
+def jobs_in_reach(p: Principal) -> QuerySet[Job]:
+    """Platform: every job (platform-wide ones too). HQ: its brand's jobs."""
+    if p.role is Role.PLATFORM:
+        return Job.all()
+    if p.role is Role.BRAND:
+        return Job.filter(brand_id=p.brand_id)
+    return Job.filter(id=-1)  # stores and members see no jobs (the table refuses them first)
+
+
+def brands(principal: Principal | None, action: Action) -> QuerySet[Brand]:
+    _expect(action, Scope.BRAND)
+    return brands_in_reach(policy.require(principal, action))
+
+
+def stores(principal: Principal | None, action: Action) -> QuerySet[Store]:
+    _expect(action, Scope.BRAND)
+    return stores_in_reach(policy.require(principal, action))
+
+
+def memberships(principal: Principal | None, action: Action) -> QuerySet[Membership]:
+    _expect(action, Scope.MEMBERSHIP)
+    return memberships_in_reach(policy.require(principal, action))
+
+
+def jobs(principal: Principal | None, action: Action) -> QuerySet[Job]:
+    _expect(action, Scope.BRAND)
+    return jobs_in_reach(policy.require(principal, action))
+
+
+def api_keys(principal: Principal | None, action: Action) -> QuerySet[ApiKey]:
+    _expect(action, Scope.BRAND)
+    return api_keys_in_reach(policy.require(principal, action))
+
+
+async def get_brand(
+    principal: Principal | None, action: Action, brand_id: int, field: str = "brandId"
+) -> Brand:
+    brand = await brands(principal, action).get_or_none(id=brand_id)
     if brand is None:
-        raise NotFound("No such brand.", "brandId")
-    if principal and principal.role is Role.MEMBER:
-        if not await Membership.exists(member_id=principal.member_id, brand_id=brand_id):
-            raise PermissionDenied("This belongs to another brand.")
-    elif not can_see_brand(principal, brand_id):
-        raise PermissionDenied("This belongs to another brand.")
+        raise NotFound("No such brand.", field)
     return brand
 
 
-async def get_store(principal: Principal | None, store_id: int) -> Store:
-    require(principal, Role.PLATFORM, Role.BRAND, Role.STORE)
-    store = await Store.get_or_none(id=store_id)
+async def get_store(
+    principal: Principal | None, action: Action, store_id: int, field: str = "storeId"
+) -> Store:
+    store = await stores(principal, action).get_or_none(id=store_id)
     if store is None:
-        raise NotFound("No such store.", "storeId")
-    if not can_see_brand(principal, store.brand_id):
-        raise PermissionDenied("This belongs to another brand.")
+        raise NotFound("No such store.", field)
     return store
 
 
 async def get_membership(
-    principal: Principal | None, membership_id: int, field: str = "membershipId"
+    principal: Principal | None, action: Action, membership_id: int, field: str = "membershipId"
 ) -> Membership:
-    require(principal, Role.PLATFORM, Role.BRAND, Role.STORE, Role.MEMBER)
     # The brand comes in the same query: earning needs its rate.
-    membership = await Membership.filter(id=membership_id).select_related("brand").first()
+    membership = await memberships(principal, action).filter(id=membership_id).select_related("brand").first()
     if membership is None:
         raise NotFound("No such membership.", field)
-    if not can_see_membership(principal, membership):
-        raise PermissionDenied("This membership belongs to someone else.", field)
     return membership
+
+
+async def get_transaction(
+    principal: Principal | None, action: Action, transaction_id: int, field: str = "id"
+) -> LedgerTransaction:
+    _expect(action, Scope.MEMBERSHIP)
+    p = policy.require(principal, action)
+    txn = await transactions_in_reach(p).get_or_none(id=transaction_id)
+    if txn is None:
+        raise NotFound("No such transaction.", field)
+    return txn
+
+
+async def get_api_key(principal: Principal | None, action: Action, key_id: int, field: str = "id") -> ApiKey:
+    key = await api_keys(principal, action).get_or_none(id=key_id)
+    if key is None:
+        raise NotFound("No such API key.", field)
+    return key
+
+
+async def get_job(principal: Principal | None, action: Action, job_id: int, field: str = "id") -> Job:
+    job = await jobs(principal, action).get_or_none(id=job_id)
+    if job is None:
+        raise NotFound("No such job.", field)
+    return job

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from tortoise.exceptions import IntegrityError
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
+from hub import policy
 from hub.auth import Principal
 from hub.errors import DomainError, ErrorCode, InvalidInput
 from hub.ledger.accounts import create_brand_accounts
-from hub.models import Brand, Role, Store
+from hub.models import Brand, Store
+from hub.resolvers import access
 from hub.resolvers import validation as v
-from hub.resolvers.access import get_brand, require, require_brand
 
 MAX_UNIT_FEN = 1_000_000
 
@@ -30,7 +32,7 @@ def _rate(points: int, unit_fen: int) -> tuple[int, int]:
 async def create_brand(
     principal: Principal | None, name: str, earn_points: int = 1, earn_unit_fen: int = 100
 ) -> Brand:
-    require(principal, Role.PLATFORM)
+    policy.require(principal, policy.CREATE_BRAND)
     name = v.text(name, "name", max_length=100)
     earn_points, earn_unit_fen = _rate(earn_points, earn_unit_fen)
     async with in_transaction() as conn:
@@ -44,8 +46,7 @@ async def create_brand(
 async def set_earn_rate(
     principal: Principal | None, brand_id: int, earn_points: int, earn_unit_fen: int
 ) -> Brand:
-    require_brand(principal, brand_id, Role.BRAND)
-    brand = await get_brand(principal, brand_id)
+    brand = await access.get_brand(principal, policy.SET_EARN_RATE, brand_id)
     brand.earn_points, brand.earn_unit_fen = _rate(earn_points, earn_unit_fen)
     await brand.save(update_fields=["earn_points", "earn_unit_fen"])
     return brand
@@ -54,16 +55,26 @@ async def set_earn_rate(
 async def create_store(
     principal: Principal | None, brand_id: int, name: str, code: str, is_franchise: bool = False
 ) -> Store:
-    require_brand(principal, brand_id, Role.BRAND)
+    policy.require(principal, policy.CREATE_STORE)
     name = v.text(name, "name", max_length=100)
     code = v.text(code, "code", max_length=32)
-    await get_brand(principal, brand_id)
+    await access.get_brand(principal, policy.CREATE_STORE, brand_id)
     try:
         return await Store.create(brand_id=brand_id, name=name, code=code, is_franchise=is_franchise)
     except IntegrityError:
         raise DomainError(
             ErrorCode.ALREADY_EXISTS, "This brand already has a store with that code.", "code"
         ) from None
+
+
+def brands(principal: Principal | None) -> QuerySet[Brand]:
+    """Brands in the caller's reach: every brand for the platform, else the caller's own."""
+    return access.brands(principal, policy.LIST_BRANDS)
+
+
+def stores_of(principal: Principal | None, brand_id: int) -> QuerySet[Store]:
+    """One brand's stores, as far as the caller reaches."""
+    return access.stores(principal, policy.READ_STORE).filter(brand_id=brand_id)
 
 
 def points_for_purchase(brand: Brand, amount_fen: int) -> int:

@@ -8,32 +8,31 @@ from __future__ import annotations
 
 from tortoise.queryset import QuerySet
 
+from hub import policy
 from hub.auth import Principal
-from hub.errors import DomainError, ErrorCode, NotFound, PermissionDenied
+from hub.errors import DomainError, ErrorCode
 from hub.events.broker import LocalBroker
-from hub.models import Job, JobItemFailure, JobStatus, Role
-from hub.resolvers.access import require
+from hub.models import Job, JobItemFailure, JobStatus
+from hub.resolvers import access
 from hub.worker import store
 from hub.worker.events import publish_progress
 
 __all__ = ["JobStatus", "cancel_job", "failed_items", "get_job", "readable_jobs"]
 
 
-def readable_jobs(principal: Principal | None, brand_id: int | None = None) -> QuerySet[Job]:
-    """The jobs a caller may read, optionally of one brand."""
-    p = require(principal, Role.PLATFORM, Role.BRAND)
-    if p.role is Role.BRAND:
-        if brand_id is not None and brand_id != p.brand_id:
-            raise PermissionDenied("This belongs to another brand.", "brandId")
-        return Job.filter(brand_id=p.brand_id)
-    return Job.filter(brand_id=brand_id) if brand_id is not None else Job.all()
+async def readable_jobs(principal: Principal | None, brand_id: int | None = None) -> QuerySet[Job]:
+    """The jobs a caller may read, optionally of one brand (which must be in its reach)."""
+    query = access.jobs(principal, policy.LIST_JOBS)
+    if brand_id is None:
+        return query
+    await access.get_brand(principal, policy.LIST_JOBS, brand_id)
+    return query.filter(brand_id=brand_id)
 
 
-async def get_job(principal: Principal | None, job_id: int, field: str = "id") -> Job:
-    job = await readable_jobs(principal).filter(id=job_id).first()
-    if job is None:
-        raise NotFound("No such job.", field)
-    return job
+async def get_job(
+    principal: Principal | None, job_id: int, field: str = "id", action: policy.Action = policy.READ_JOB
+) -> Job:
+    return await access.get_job(principal, action, job_id, field)
 
 
 def _refuse_finished(job: Job) -> None:
@@ -43,7 +42,7 @@ def _refuse_finished(job: Job) -> None:
 
 async def cancel_job(principal: Principal | None, broker: LocalBroker, job_id: int) -> Job:
     """A queued job is cancelled at once, a running one after its current chunk; idempotent."""
-    job = await get_job(principal, job_id, "jobId")
+    job = await get_job(principal, job_id, "jobId", policy.CANCEL_JOB)
     _refuse_finished(job)
     if job.status is JobStatus.CANCELLED or job.cancel_requested_at is not None:
         return job

@@ -1,14 +1,23 @@
-"""API keys and member tokens."""
+"""API keys (create, list, revoke, rotate), member tokens, login codes, and who the caller is."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from tortoise.queryset import QuerySet
+
+from hub import policy
 from hub.auth import MemberTokens, Principal, new_api_key
-from hub.errors import InvalidInput, PermissionDenied
-from hub.models import ApiKey, Role
+from hub.auth.codes import LoginCodes
+from hub.auth.keys import new_secret
+from hub.domain import Role
+from hub.errors import DomainError, ErrorCode, InvalidInput, PermissionDenied
+from hub.models import ApiKey, Member
+from hub.resolvers import access
 from hub.resolvers import validation as v
-from hub.resolvers.access import get_membership, get_store, require
+
+MAX_GRACE_SECONDS = 7 * 24 * 3600
 
 
 async def create_api_key(
@@ -17,10 +26,13 @@ async def create_api_key(
     brand_id: int | None = None,
     store_id: int | None = None,
     label: str = "",
+    expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
-    """Platform keys make brand keys; brand keys make keys for their brand and its stores."""
-    p = require(principal, Role.PLATFORM, Role.BRAND)
+    """The platform makes platform and brand keys; HQ makes keys for its brand and its stores."""
+    p = policy.require(principal, policy.CREATE_KEY)
     label = v.text(label, "label", max_length=100, required=False)
+    if expires_at is not None and expires_at <= datetime.now(UTC):
+        raise InvalidInput("Must be in the future.", "expiresAt")
     if role is Role.MEMBER:
         raise InvalidInput("Members get tokens, not API keys.", "role")
     if role is Role.PLATFORM:
@@ -30,18 +42,13 @@ async def create_api_key(
     elif role is Role.STORE:
         if store_id is None:
             raise InvalidInput("A store key needs a store.", "storeId")
-        store = await get_store(p, store_id)
+        store = await access.get_store(p, policy.CREATE_KEY, store_id)
         brand_id = store.brand_id
     else:
         if brand_id is None:
             raise InvalidInput("A brand key needs a brand.", "brandId")
+        brand_id = (await access.get_brand(p, policy.CREATE_KEY, brand_id)).id
         store_id = None
-    if p.role is Role.BRAND and brand_id != p.brand_id:
-        raise PermissionDenied("This belongs to another brand.", "brandId")
-    if p.role is Role.PLATFORM and role is Role.BRAND:
-        from hub.resolvers.access import get_brand
-
-        await get_brand(p, brand_id)  # type: ignore[arg-type]
     prefix, secret_hash, secret = new_api_key()
     key = await ApiKey.create(
         prefix=prefix,
@@ -50,15 +57,87 @@ async def create_api_key(
         brand_id=brand_id,
         store_id=store_id,
         label=label,
+        expires_at=expires_at,
     )
     return key, secret
+
+
+async def api_keys(
+    principal: Principal | None, brand_id: int | None = None, include_revoked: bool = False
+) -> QuerySet[ApiKey]:
+    """Keys the caller manages, optionally of one brand; revoked ones only when asked for."""
+    query = access.api_keys(principal, policy.LIST_KEYS)
+    if brand_id is not None:
+        await access.get_brand(principal, policy.LIST_KEYS, brand_id)
+        query = query.filter(brand_id=brand_id)
+    return query if include_revoked else query.filter(revoked_at__isnull=True)
+
+
+async def revoke_api_key(principal: Principal | None, key_id: int) -> ApiKey:
+    """Revoke at once (every process refuses it within the key cache's 5 s). Revoking twice is a no-op."""
+    key = await access.get_api_key(principal, policy.REVOKE_KEY, key_id)
+    await ApiKey.filter(id=key.id, revoked_at__isnull=True).update(revoked_at=datetime.now(UTC))
+    return await ApiKey.get(id=key.id)
+
+
+async def rotate_api_key(
+    principal: Principal | None, key_id: int, grace_seconds: int = 0
+) -> tuple[ApiKey, str]:
+    """A new secret for the same key. The old secret is refused at once, or after ``grace_seconds``."""
+    if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
+        raise InvalidInput(f"Between 0 and {MAX_GRACE_SECONDS} seconds.", "graceSeconds")
+    key = await access.get_api_key(principal, policy.ROTATE_KEY, key_id)
+    if key.revoked_at is not None:
+        raise InvalidInput("A revoked key cannot be rotated; create a new one.", "id")
+    secret, secret_hash = new_secret()
+    grace = grace_seconds > 0
+    # Conditional on the secret it replaces: of two rotations at once, one wins and the other is told.
+    changed = await ApiKey.filter(id=key.id, secret_hash=key.secret_hash, revoked_at__isnull=True).update(
+        secret_hash=secret_hash,
+        previous_secret_hash=key.secret_hash if grace else "",
+        previous_valid_until=datetime.now(UTC) + timedelta(seconds=grace_seconds) if grace else None,
+    )
+    if not changed:
+        raise DomainError(ErrorCode.INVALID_INPUT, "The key changed meanwhile; try again.", "id")
+    return await ApiKey.get(id=key.id), f"fh_{key.prefix}_{secret}"
 
 
 async def issue_member_token(
     principal: Principal | None, tokens: MemberTokens, membership_id: int
 ) -> tuple[str, datetime]:
-    """Brand HQ (or a store at sign-up) hands a member app its token."""
-    require(principal, Role.BRAND, Role.STORE)
-    membership = await get_membership(principal, membership_id)
-    expires_at = datetime.now(UTC) + timedelta(seconds=tokens.ttl_seconds)
-    return tokens.issue(membership.member_id), expires_at
+    """HQ or a store hands a member app a token for this brand's membership, and nothing more."""
+    membership = await access.get_membership(principal, policy.ISSUE_TOKEN, membership_id)
+    return tokens.issue(membership.member_id, membership.brand_id)
+
+
+async def request_login_code(principal: Principal | None, codes: LoginCodes, phone: str) -> datetime:
+    policy.check(principal, policy.REQUEST_CODE)
+    return await codes.request(v.phone(phone))
+
+
+async def verify_login_code(
+    principal: Principal | None, codes: LoginCodes, phone: str, code: str
+) -> tuple[str, datetime]:
+    policy.check(principal, policy.VERIFY_CODE)
+    return await codes.verify(v.phone(phone), code)
+
+
+@dataclass(frozen=True)
+class ViewerInfo:
+    role: Role
+    brand_id: int | None
+    store_id: int | None
+    phone: str | None
+    expires_at: datetime | None
+    all_brands: bool
+
+
+async def viewer(principal: Principal | None) -> ViewerInfo | None:
+    p = policy.check(principal, policy.VIEWER)
+    if p is None:
+        return None
+    phone = None
+    if p.member_id is not None:
+        member = await Member.get_or_none(id=p.member_id)
+        phone = member.phone if member else None
+    return ViewerInfo(p.role, p.brand_id, p.store_id, phone, p.expires_at, p.all_brands)

@@ -1,4 +1,4 @@
-"""Members and memberships."""
+"""Members and memberships: enrolment, look-ups, and the accounts a caller may watch."""
 
 from __future__ import annotations
 
@@ -6,19 +6,22 @@ from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
+from hub import policy
 from hub.auth import Principal
 from hub.db import with_retries
-from hub.errors import NotFound
+from hub.domain import Role
+from hub.errors import InvalidInput, NotFound
 from hub.ledger.accounts import create_member_account
-from hub.models import Member, Membership, Role, Store
+from hub.ledger.history import AccountView
+from hub.models import Member, Membership, Store
+from hub.resolvers import access
 from hub.resolvers import validation as v
-from hub.resolvers.access import require
-from hub.resolvers.points import PointsView, membership_and_points_by_phone
+from hub.resolvers.points import PointsView, member_points_accounts, membership_and_points_by_phone
 
 
 async def enroll_member(principal: Principal | None, phone: str) -> tuple[Membership, bool]:
     """A store enrols a phone number in its brand. Enrolling twice returns the same membership."""
-    p = require(principal, Role.STORE)
+    p = policy.require(principal, policy.ENROLL_MEMBER)
     number = v.phone(phone)
     store = await Store.get(id=p.store_id)
     existing = await _membership_by_phone(store.brand_id, number)
@@ -54,8 +57,9 @@ async def _membership_by_phone(brand_id: int, number: str) -> Membership | None:
 
 
 async def membership_by_phone(principal: Principal | None, phone: str) -> tuple[Membership, PointsView]:
-    """The brand's member with this phone and its points (read together: one statement)."""
-    p = require(principal, Role.BRAND, Role.STORE)
+    """The caller's brand's member with this phone and its points (read together: one statement).
+    Other brands' members are not found."""
+    p = policy.require(principal, policy.FIND_MEMBER)
     number = v.phone(phone)
     found = await membership_and_points_by_phone(p.brand_id, number)  # type: ignore[arg-type]
     if found is None:
@@ -63,15 +67,22 @@ async def membership_by_phone(principal: Principal | None, phone: str) -> tuple[
     return found
 
 
-def memberships_visible(principal: Principal | None, brand_id: int | None) -> QuerySet[Membership]:
-    """Memberships a caller may list: a member's own, or a brand's for its HQ and stores."""
-    p = require(principal, Role.PLATFORM, Role.BRAND, Role.STORE, Role.MEMBER)
-    if p.role is Role.MEMBER:
-        query = Membership.filter(member_id=p.member_id)
-        return query.filter(brand_id=brand_id) if brand_id is not None else query
-    if p.role is not Role.PLATFORM:
-        brand_id = p.brand_id
-    return Membership.filter(brand_id=brand_id) if brand_id is not None else Membership.all()
+async def memberships(principal: Principal | None, brand_id: int | None = None) -> QuerySet[Membership]:
+    """Memberships in the caller's reach, optionally of one brand, which must be in reach too."""
+    query = access.memberships(principal, policy.LIST_MEMBERSHIPS)
+    if brand_id is None:
+        return query
+    await access.get_brand(principal, policy.READ_BRAND, brand_id)
+    return query.filter(brand_id=brand_id)
+
+
+async def own_points_accounts(principal: Principal | None) -> list[AccountView]:
+    """A member's points accounts within its token's reach (one brand's, or all), for a subscription
+    that names no membership."""
+    p = policy.require(principal, policy.WATCH_BALANCE)
+    if p.role is not Role.MEMBER:
+        raise InvalidInput("Pass the membershipId to watch.", "membershipId")
+    return await member_points_accounts(access.memberships(p, policy.WATCH_BALANCE))
 
 
 async def phone_of(membership: Membership) -> str:

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from tortoise import connections
+from tortoise.expressions import Subquery
+from tortoise.queryset import QuerySet
 
+from hub import policy
 from hub.auth import Principal
 from hub.db import sql
 from hub.errors import InvalidInput, NotFound
@@ -23,9 +26,9 @@ from hub.ledger.engine import LedgerWriter
 from hub.ledger.history import AccountView, account_view
 from hub.ledger.idempotency import claim
 from hub.ledger.sql import as_datetime
-from hub.models import Account, AccountKind, Asset, Brand, Membership, Role, TransactionKind
+from hub.models import Account, AccountKind, Asset, Brand, Membership, TransactionKind
 from hub.resolvers import validation as v
-from hub.resolvers.access import get_membership, require, require_brand
+from hub.resolvers.access import get_membership
 from hub.resolvers.brands import points_for_purchase
 
 __all__ = ["PointsResult", "PointsView", "TransactionRecord"]
@@ -89,10 +92,10 @@ async def record_purchase(
     amount_fen: int,
     idempotency_key: str,
 ) -> PointsResult:
-    p = require(principal, Role.STORE)
+    p = policy.require(principal, policy.EARN_POINTS)
     key = v.idempotency_key(idempotency_key)
     amount_fen = v.positive(amount_fen, "amountFen")
-    membership = await get_membership(p, membership_id)
+    membership = await get_membership(p, policy.EARN_POINTS, membership_id)
     brand: Brand = membership.brand  # loaded with the membership
     points = points_for_purchase(brand, amount_fen)
     details = {
@@ -124,11 +127,11 @@ async def redeem_points(
     reason: str,
     idempotency_key: str,
 ) -> PointsResult:
-    p = require(principal, Role.STORE)
+    p = policy.require(principal, policy.REDEEM_POINTS)
     key = v.idempotency_key(idempotency_key)
     points = v.positive(points, "points")
     reason = v.text(reason, "reason")
-    membership = await get_membership(p, membership_id)
+    membership = await get_membership(p, policy.REDEEM_POINTS, membership_id)
     request = {"operation": "redeemPoints", "membership": membership.id, "points": points, "reason": reason}
     return await _move_points(
         ledger, p, membership, TransactionKind.REDEEM, -points, AccountKind.BURN, key, request, reason=reason
@@ -144,8 +147,8 @@ async def adjust_points(
     idempotency_key: str,
 ) -> PointsResult:
     """HQ corrects a balance. Up is issued like an earn; down is burned like a redemption."""
-    membership = await get_membership(principal, membership_id)
-    p = require_brand(principal, membership.brand_id, Role.BRAND)
+    p = policy.require(principal, policy.ADJUST_POINTS)
+    membership = await get_membership(p, policy.ADJUST_POINTS, membership_id)
     key = v.idempotency_key(idempotency_key)
     points = v.nonzero(points, "points")
     reason = v.text(reason, "reason")
@@ -239,10 +242,13 @@ async def watchable_account(membership: Membership) -> AccountView:
     return view
 
 
-async def member_points_accounts(member_id: int) -> list[AccountView]:
-    """Every points account of a person's memberships, for a member's own subscription."""
+async def member_points_accounts(memberships: QuerySet[Membership]) -> list[AccountView]:
+    """The points accounts of these memberships (a member's own, as far as its token reaches)."""
     accounts = await Account.filter(
-        membership__member_id=member_id, kind=AccountKind.MEMBER, asset=Asset.POINTS, asset_code=""
+        membership_id__in=Subquery(memberships.values("id")),
+        kind=AccountKind.MEMBER,
+        asset=Asset.POINTS,
+        asset_code="",
     ).order_by("id")
     return [
         AccountView(

@@ -7,8 +7,10 @@ from datetime import datetime
 import strawberry
 from strawberry import relay
 
-from hub.models import Member
+from hub import policy
+from hub.resolvers import keys as key_service
 from hub.resolvers.audit import run_audit
+from hub.schema.authorize import Authorize
 from hub.schema.common import BigInt, decode_id, encode_id
 from hub.schema.context import Info
 from hub.schema.nodes import RoleEnum
@@ -31,17 +33,26 @@ class AuditReport:
     violations: list[AuditViolation]
 
 
-@strawberry.type
+@strawberry.type(description="Who the credential is.")
 class Viewer:
-    role: RoleEnum  # type: ignore[valid-type]
-    brand_id: relay.GlobalID | None
-    store_id: relay.GlobalID | None
-    phone: str | None
+    role: RoleEnum = strawberry.field(description="The caller's role.")  # type: ignore[valid-type]
+    brand_id: relay.GlobalID | None = strawberry.field(
+        description="HQ and store: their brand. Member: the brand its token is limited to (null: all brands)."
+    )
+    store_id: relay.GlobalID | None = strawberry.field(description="Store: the store.")
+    phone: str | None = strawberry.field(description="Member: the phone number.")
+    all_brands: bool = strawberry.field(
+        description="Member: the token reaches all of the person's memberships (from a login code)."
+    )
+    expires_at: datetime | None = strawberry.field(description="When the credential stops working, if ever.")
 
 
 @strawberry.type
 class AuditQuery:
-    @strawberry.field(description="Platform or brand HQ: check the ledger's invariants now.")
+    @strawberry.field(
+        description="Platform or brand HQ: check the ledger's invariants now.",
+        extensions=[Authorize(policy.AUDIT_LEDGER)],
+    )
     async def ledger_audit(self, info: Info, brand_id: relay.GlobalID | None = None) -> AuditReport:
         brand = decode_id(brand_id, "Brand", "brandId") if brand_id else None
         report = await run_audit(info.context.principal, brand)
@@ -56,18 +67,22 @@ class AuditQuery:
             ],
         )
 
-    @strawberry.field(description="The caller, or null without a valid token.")
+    @strawberry.field(
+        description=(
+            "The caller; null without a credential. A credential that is not valid (unknown, revoked,"
+            " expired) is an UNAUTHENTICATED error, here as everywhere."
+        ),
+        extensions=[Authorize(policy.VIEWER)],
+    )
     async def viewer(self, info: Info) -> Viewer | None:
-        p = info.context.principal
-        if p is None:
+        v = await key_service.viewer(info.context.principal)
+        if v is None:
             return None
-        phone = None
-        if p.member_id is not None:
-            member = await Member.get_or_none(id=p.member_id)
-            phone = member.phone if member else None
         return Viewer(
-            role=p.role,
-            brand_id=encode_id("Brand", p.brand_id),
-            store_id=encode_id("Store", p.store_id),
-            phone=phone,
+            role=v.role,
+            brand_id=encode_id("Brand", v.brand_id),
+            store_id=encode_id("Store", v.store_id),
+            phone=v.phone,
+            all_brands=v.all_brands,
+            expires_at=v.expires_at,
         )

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from hub.models import Brand as BrandModel
-from hub.models import Role
+from hub import policy
 from hub.resolvers import brands as service
-from hub.resolvers.access import require
+from hub.schema.authorize import Authorize
 from hub.schema.common import Connection, UserError, decode_id, mutate
 from hub.schema.context import Info
 from hub.schema.nodes import Brand, Store, connection
@@ -55,16 +54,24 @@ class SetEarnRatePayload:
 
 @strawberry.type
 class BrandQuery:
-    @strawberry.field(description="Brands the caller may see: all for the platform, else its own.")
+    @strawberry.field(
+        description=(
+            "Brands in the caller's reach: every brand for the platform, its own for HQ and stores,"
+            " the brands a member belongs to."
+        ),
+        extensions=[Authorize(policy.LIST_BRANDS)],
+    )
     async def brands(self, info: Info, first: int = 20, after: str | None = None) -> Connection[Brand]:
-        p = require(info.context.principal, Role.PLATFORM, Role.BRAND, Role.STORE)
-        query = BrandModel.all() if p.role is Role.PLATFORM else BrandModel.filter(id=p.brand_id)
+        query = service.brands(info.context.principal)
         return await connection(info, query, Brand.from_model, first, after)
 
 
 @strawberry.type
 class BrandMutation:
-    @strawberry.mutation(description="Platform: create a brand with its base earn rate.")
+    @strawberry.mutation(
+        description="Platform: create a brand with its base earn rate.",
+        extensions=[Authorize(policy.CREATE_BRAND)],
+    )
     async def create_brand(self, info: Info, input: CreateBrandInput) -> CreateBrandPayload:
         async def run() -> dict:
             brand = await service.create_brand(
@@ -74,7 +81,7 @@ class BrandMutation:
 
         return await mutate(CreateBrandPayload, run)
 
-    @strawberry.mutation(description="Brand HQ: open a store.")
+    @strawberry.mutation(description="Brand HQ: open a store.", extensions=[Authorize(policy.CREATE_STORE)])
     async def create_store(self, info: Info, input: CreateStoreInput) -> CreateStorePayload:
         async def run() -> dict:
             store = await service.create_store(
@@ -88,7 +95,10 @@ class BrandMutation:
 
         return await mutate(CreateStorePayload, run)
 
-    @strawberry.mutation(description="Brand HQ: set the base earn rate (rounded down per purchase).")
+    @strawberry.mutation(
+        description="Brand HQ: set the base earn rate (rounded down per purchase).",
+        extensions=[Authorize(policy.SET_EARN_RATE)],
+    )
     async def set_earn_rate(self, info: Info, input: SetEarnRateInput) -> SetEarnRatePayload:
         async def run() -> dict:
             brand = await service.set_earn_rate(

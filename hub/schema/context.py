@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
 from hub.auth import Authenticator, MemberTokens, Principal
+from hub.auth.codes import LoginCodes
 from hub.events.broker import LocalBroker
 from hub.ledger.engine import LedgerWriter
-from hub.models import Brand, LedgerTransaction, Store
+from hub.resolvers import loaders as batch
 from hub.resolvers.points import PointsView, points_of
 from hub.settings import Settings
 
@@ -28,8 +28,8 @@ class Loaders:
     A nested field asks ``await info.context.loaders.load(batch_fn, key)``: every such call made while
     a page resolves goes to ``batch_fn`` in one list, so the page costs one query per kind of thing
     however many rows it has. ``batch_fn(keys)`` returns one value per key, in order. Use a
-    module-level function (or ``rows_by_id(Model)``), not a closure made per call: the function is
-    the registry key.
+    module-level function (or ``hub.resolvers.loaders.rows_by_id(Model)``), not a closure made per
+    call: the function is the registry key.
     """
 
     def __init__(self) -> None:
@@ -45,19 +45,6 @@ class Loaders:
         return await self.get(batch).load(key)
 
 
-@cache
-def rows_by_id(model: Any) -> BatchFn[int, Any]:
-    """The batch function loading ``model`` rows by primary key (one function per model)."""
-
-    async def load(ids: list[int]) -> list[Any]:
-        # Foreign keys are RESTRICT, so every id a row points at exists.
-        rows = {row.id: row for row in await model.filter(id__in=ids)}
-        return [rows[i] for i in ids]
-
-    load.__qualname__ = f"rows_by_id({model.__name__})"
-    return load
-
-
 @dataclass
 class Services:
     settings: Settings
@@ -65,6 +52,7 @@ class Services:
     authenticator: Authenticator
     tokens: MemberTokens
     ledger: LedgerWriter
+    login_codes: LoginCodes
 
 
 @dataclass
@@ -73,21 +61,25 @@ class HubContext:
     principal: Principal | None
     request: Any = None
     response: Any = None
+    # The bearer credential as sent, if any: a subscription rechecks it, and a credential that was
+    # sent but is not valid is refused (UNAUTHENTICATED) rather than treated as anonymous.
+    credential: str | None = None
     # Set by Strawberry from the websocket connection_init payload.
     connection_params: dict[str, Any] | None = None
     loaders: Loaders = field(default_factory=Loaders)
 
+    # The schema reads the rows resolvers return by their attributes; it does not name their classes.
     @property
-    def brands(self) -> DataLoader[int, Brand]:
-        return self.loaders.get(rows_by_id(Brand))
+    def brands(self) -> DataLoader[int, Any]:
+        return self.loaders.get(batch.brands)
 
     @property
-    def stores(self) -> DataLoader[int, Store]:
-        return self.loaders.get(rows_by_id(Store))
+    def stores(self) -> DataLoader[int, Any]:
+        return self.loaders.get(batch.stores)
 
     @property
-    def transactions(self) -> DataLoader[int, LedgerTransaction]:
-        return self.loaders.get(rows_by_id(LedgerTransaction))
+    def transactions(self) -> DataLoader[int, Any]:
+        return self.loaders.get(batch.transactions)
 
     @property
     def points(self) -> DataLoader[int, PointsView]:

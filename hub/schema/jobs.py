@@ -10,7 +10,9 @@ from typing import Annotated, Any
 import strawberry
 from strawberry import relay
 
+from hub import policy
 from hub.resolvers import jobs as service
+from hub.schema.authorize import Authorize
 from hub.schema.common import BigInt, Connection, UserError, decode_id, mutate
 from hub.schema.context import Info
 from hub.schema.nodes import Brand, _resolve_each, connection
@@ -127,14 +129,18 @@ def _failure(m: Any) -> JobItemFailure:
 @strawberry.type
 class JobQuery:
     @strawberry.field(
-        description="Brand HQ or platform: one job. A job that is missing or not the caller's is NOT_FOUND."
+        description="Brand HQ or platform: one job. A job that is missing or not the caller's is NOT_FOUND.",
+        extensions=[Authorize(policy.READ_JOB)],
     )
     async def job(
         self, info: Info, id: Annotated[relay.GlobalID, strawberry.argument(description="The job's id.")]
     ) -> Job | None:
         return Job.from_model(await service.get_job(info.context.principal, decode_id(id, "Job", "id")))
 
-    @strawberry.field(description="Brand HQ: its brand's jobs; platform: any brand's, or all. Newest first.")
+    @strawberry.field(
+        description="Brand HQ: its brand's jobs; platform: any brand's, or all. Newest first.",
+        extensions=[Authorize(policy.LIST_JOBS)],
+    )
     async def jobs(
         self,
         info: Info,
@@ -149,7 +155,7 @@ class JobQuery:
         after: Annotated[str | None, strawberry.argument(description="Cursor of the previous page.")] = None,
     ) -> Connection[Job]:
         brand = decode_id(brand_id, "Brand", "brandId") if brand_id else None
-        query = service.readable_jobs(info.context.principal, brand)
+        query = await service.readable_jobs(info.context.principal, brand)
         if status is not None:
             query = query.filter(status=status.value)
         return await connection(info, query, Job.from_model, first, after, True)
@@ -173,7 +179,8 @@ class JobMutation:
             "Brand HQ or platform: cancel a job. A queued job is cancelled at once, a running one after"
             " its current chunk (what was already done stays done). Cancelling again is harmless;"
             " a finished job answers JOB_FINISHED."
-        )
+        ),
+        extensions=[Authorize(policy.CANCEL_JOB)],
     )
     async def cancel_job(self, info: Info, input: CancelJobInput) -> CancelJobPayload:
         async def run() -> dict:

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry import relay
 
+from hub import policy
 from hub.errors import NotFound
 from hub.resolvers import members as service
+from hub.schema.authorize import Authorize
 from hub.schema.common import Connection, UserError, decode_id, mutate
 from hub.schema.context import Info
-from hub.schema.nodes import Membership, connection
+from hub.schema.nodes import AFTER, FIRST, Membership, connection
 
 
-@strawberry.input
+@strawberry.input(description="A phone number to enrol in the calling store's brand.")
 class EnrollMemberInput:
     phone: str = strawberry.field(description="A mainland number (13800138000) or +E.164.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of enrollMember.")
 class EnrollMemberPayload:
-    user_errors: list[UserError]
-    membership: Membership | None = None
+    user_errors: list[UserError] = strawberry.field(description="Why nothing was written, if so.")
+    membership: Membership | None = strawberry.field(default=None, description="The membership.")
     created: bool = strawberry.field(
         default=False, description="False when the phone was already a member of this brand."
     )
@@ -28,8 +32,15 @@ class EnrollMemberPayload:
 
 @strawberry.type
 class MemberQuery:
-    @strawberry.field(description="Store or brand HQ: the brand's member with this phone, if any.")
-    async def member_by_phone(self, info: Info, phone: str) -> Membership | None:
+    @strawberry.field(
+        description="Store or brand HQ: the brand's member with this phone; null when there is none.",
+        extensions=[Authorize(policy.FIND_MEMBER)],
+    )
+    async def member_by_phone(
+        self,
+        info: Info,
+        phone: Annotated[str, strawberry.argument(description="A mainland number or +E.164.")],
+    ) -> Membership | None:
         try:
             membership, points = await service.membership_by_phone(info.context.principal, phone)
         except NotFound:
@@ -38,23 +49,33 @@ class MemberQuery:
         return Membership.from_model(membership)
 
     @strawberry.field(
-        description="Memberships the caller may see: a member's own, a brand's for its HQ and stores."
+        description=(
+            "Memberships in the caller's reach, newest first: a member's own (with a brand-issued token,"
+            " that brand's only), a brand's for its HQ and stores, any for the platform. A brandId out"
+            " of reach is NOT_FOUND, like one that does not exist."
+        ),
+        extensions=[Authorize(policy.LIST_MEMBERSHIPS)],
     )
     async def memberships(
         self,
         info: Info,
-        brand_id: relay.GlobalID | None = None,
-        first: int = 20,
-        after: str | None = None,
+        brand_id: Annotated[
+            relay.GlobalID | None, strawberry.argument(description="Only this brand's memberships.")
+        ] = None,
+        first: Annotated[int, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Membership]:
         brand = decode_id(brand_id, "Brand", "brandId") if brand_id else None
-        query = service.memberships_visible(info.context.principal, brand)
+        query = await service.memberships(info.context.principal, brand)
         return await connection(info, query, Membership.from_model, first, after, True)
 
 
 @strawberry.type
 class MemberMutation:
-    @strawberry.mutation(description="Store: enrol a phone number in the store's brand.")
+    @strawberry.mutation(
+        description="Store: enrol a phone number in the store's brand.",
+        extensions=[Authorize(policy.ENROLL_MEMBER)],
+    )
     async def enroll_member(self, info: Info, input: EnrollMemberInput) -> EnrollMemberPayload:
         async def run() -> dict:
             membership, created = await service.enroll_member(info.context.principal, input.phone)

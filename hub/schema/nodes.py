@@ -10,21 +10,25 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from hub import models
+from hub import domain, policy
 from hub.errors import NotFound
 from hub.resolvers import access
+from hub.resolvers import brands as brand_service
 from hub.resolvers import members as member_service
 from hub.resolvers import points as points_service
 from hub.resolvers.pagination import page
+from hub.schema.authorize import Authorize
 from hub.schema.common import BigInt, Connection, parse_pk
 from hub.schema.context import Info
 
 if TYPE_CHECKING:
     from hub.resolvers.points import TransactionRecord
 
-TransactionKindEnum = strawberry.enum(models.TransactionKind, name="TransactionKind")
-RoleEnum = strawberry.enum(models.Role, name="Role")
+TransactionKindEnum = strawberry.enum(domain.TransactionKind, name="TransactionKind")
+RoleEnum = strawberry.enum(domain.Role, name="Role")
 N = TypeVar("N")
+FIRST = "How many to return (at most the server's page cap, 100 by default)."
+AFTER = "Return what follows this cursor (an edge's cursor, or pageInfo.endCursor)."
 
 
 def _node_id(raw: Any) -> int:
@@ -76,7 +80,7 @@ class Brand(relay.Node):
     created_at: datetime
 
     @classmethod
-    def from_model(cls, m: models.Brand) -> Brand:
+    def from_model(cls, m: Any) -> Brand:
         return cls(
             id=m.id,
             name=m.name,
@@ -89,21 +93,25 @@ class Brand(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Brand | None]:
         async def fetch(pk: int) -> Brand:
-            return cls.from_model(await access.get_brand(info.context.principal, pk))
+            return cls.from_model(await access.get_brand(info.context.principal, policy.READ_BRAND, pk))
 
         return await _resolve_each(node_ids, fetch, required)
 
-    @strawberry.field(description="The brand's stores, oldest first.")
+    @strawberry.field(
+        description="The brand's stores, oldest first.", extensions=[Authorize(policy.READ_STORE)]
+    )
     async def stores(self, info: Info, first: int = 20, after: str | None = None) -> Connection[Store]:
-        await access.get_brand(info.context.principal, self.id)
-        query = models.Store.filter(brand_id=self.id)
+        query = brand_service.stores_of(info.context.principal, self.id)
         return await connection(info, query, Store.from_model, first, after)
 
-    @strawberry.field(description="The brand's memberships, newest first (HQ and stores).")
+    @strawberry.field(
+        description="The brand's memberships in the caller's reach, newest first (a member: its own).",
+        extensions=[Authorize(policy.LIST_MEMBERSHIPS)],
+    )
     async def memberships(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> Connection[Membership]:
-        query = member_service.memberships_visible(info.context.principal, self.id)
+        query = await member_service.memberships(info.context.principal, self.id)
         return await connection(info, query, Membership.from_model, first, after, True)
 
 
@@ -116,7 +124,7 @@ class Store(relay.Node):
     brand_id: strawberry.Private[int]
 
     @classmethod
-    def from_model(cls, m: models.Store) -> Store:
+    def from_model(cls, m: Any) -> Store:
         return cls(id=m.id, name=m.name, code=m.code, is_franchise=m.is_franchise, brand_id=m.brand_id)
 
     @classmethod
@@ -124,7 +132,7 @@ class Store(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Store | None]:
         async def fetch(pk: int) -> Store:
-            return cls.from_model(await access.get_store(info.context.principal, pk))
+            return cls.from_model(await access.get_store(info.context.principal, policy.READ_STORE, pk))
 
         return await _resolve_each(node_ids, fetch, required)
 
@@ -147,10 +155,10 @@ class Membership(relay.Node):
     id: relay.NodeID[int]
     tier: str
     created_at: datetime
-    model: strawberry.Private[models.Membership]
+    model: strawberry.Private[Any]
 
     @classmethod
-    def from_model(cls, m: models.Membership) -> Membership:
+    def from_model(cls, m: Any) -> Membership:
         return cls(id=m.id, tier=m.tier, created_at=m.created_at, model=m)
 
     @classmethod
@@ -158,7 +166,8 @@ class Membership(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Membership | None]:
         async def fetch(pk: int) -> Membership:
-            return cls.from_model(await access.get_membership(info.context.principal, pk, "id"))
+            membership = await access.get_membership(info.context.principal, policy.READ_MEMBERSHIP, pk, "id")
+            return cls.from_model(membership)
 
         return await _resolve_each(node_ids, fetch, required)
 
@@ -206,7 +215,7 @@ class LedgerTransaction(relay.Node):
     brand_id: strawberry.Private[int]
 
     @classmethod
-    def from_model(cls, m: models.LedgerTransaction | TransactionRecord) -> LedgerTransaction:
+    def from_model(cls, m: Any | TransactionRecord) -> LedgerTransaction:
         return cls(
             id=m.id,
             kind=m.kind,
@@ -223,15 +232,7 @@ class LedgerTransaction(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[LedgerTransaction | None]:
         async def fetch(pk: int) -> LedgerTransaction:
-            txn = await models.LedgerTransaction.get_or_none(id=pk)
-            if txn is None:
-                raise NotFound("No such transaction.", "id")
-            if txn.membership_id is not None:
-                await access.get_membership(info.context.principal, txn.membership_id, "id")
-            else:
-                access.require_brand(
-                    info.context.principal, txn.brand_id, models.Role.PLATFORM, models.Role.BRAND
-                )
+            txn = await access.get_transaction(info.context.principal, policy.READ_TRANSACTION, pk)
             return cls.from_model(txn)
 
         return await _resolve_each(node_ids, fetch, required)

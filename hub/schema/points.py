@@ -6,8 +6,10 @@ from collections.abc import Awaitable, Callable
 
 import strawberry
 
+from hub import policy
 from hub.resolvers import points as service
 from hub.resolvers.points import PointsResult
+from hub.schema.authorize import Authorize
 from hub.schema.common import BigInt, UserError, decode_id, mutate
 from hub.schema.context import Info
 from hub.schema.nodes import LedgerTransaction, Membership
@@ -81,13 +83,19 @@ async def _points_write(
 
 @strawberry.type
 class PointsMutation:
-    @strawberry.mutation(description="Store: record a purchase; it earns at the brand's rate.")
+    @strawberry.mutation(
+        description="Store: record a purchase; it earns at the brand's rate.",
+        extensions=[Authorize(policy.EARN_POINTS)],
+    )
     async def record_purchase(self, info: Info, input: RecordPurchaseInput) -> PointsPayload:
         return await _points_write(
             info, service.record_purchase, input.membership_id, input.amount_fen, input.idempotency_key
         )
 
-    @strawberry.mutation(description="Store: spend points (burned; the catalog comes later).")
+    @strawberry.mutation(
+        description="Store: spend points (burned; the catalog comes later).",
+        extensions=[Authorize(policy.REDEEM_POINTS)],
+    )
     async def redeem_points(self, info: Info, input: RedeemPointsInput) -> PointsPayload:
         return await _points_write(
             info,
@@ -98,7 +106,10 @@ class PointsMutation:
             input.idempotency_key,
         )
 
-    @strawberry.mutation(description="Brand HQ: add or remove points with a reason.")
+    @strawberry.mutation(
+        description="Brand HQ: add or remove points with a reason.",
+        extensions=[Authorize(policy.ADJUST_POINTS)],
+    )
     async def adjust_points(self, info: Info, input: AdjustPointsInput) -> PointsPayload:
         return await _points_write(
             info,

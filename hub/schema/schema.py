@@ -12,14 +12,17 @@ from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCa
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 
-from hub import metrics
+from hub import metrics, policy
 from hub.errors import RequestErrorCode
 from hub.schema.audit import AuditQuery
+from hub.schema.authorize import Authorize
 from hub.schema.brands import BrandMutation, BrandQuery
 from hub.schema.common import BIGINT_SCALAR, BigInt
 from hub.schema.extensions import Hardening, is_expected, shape_errors
+from hub.schema.introspection import IntrospectionGate
 from hub.schema.jobs import Job, JobMutation, JobQuery
-from hub.schema.keys import KeyMutation
+from hub.schema.keys import ApiKey, KeyMutation, KeyQuery
+from hub.schema.login import LoginMutation
 from hub.schema.members import MemberMutation, MemberQuery
 from hub.schema.nodes import Brand, LedgerTransaction, Membership, Store
 from hub.schema.points import PointsMutation
@@ -33,14 +36,20 @@ log = logging.getLogger("hub.errors")
 def _query_type() -> type:
     # Built per schema: Strawberry's relay node field can belong to one schema only.
     @strawberry.type
-    class Query(BrandQuery, MemberQuery, AuditQuery, JobQuery):
-        node: strawberry.relay.Node | None = strawberry.relay.node()
+    class Query(BrandQuery, MemberQuery, AuditQuery, KeyQuery, JobQuery):
+        node: strawberry.relay.Node | None = strawberry.relay.node(
+            description=(
+                "Any object by its global id; null when it does not exist or is out of the caller's"
+                " reach (the two are not told apart)."
+            ),
+            extensions=[Authorize(policy.NODE)],
+        )
 
     return Query
 
 
 @strawberry.type
-class Mutation(BrandMutation, KeyMutation, MemberMutation, PointsMutation, JobMutation):
+class Mutation(BrandMutation, KeyMutation, LoginMutation, MemberMutation, PointsMutation, JobMutation):
     pass
 
 
@@ -94,11 +103,13 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: ValidationCache(maxsize=1024),
         lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
     ]
+    if not settings.introspection_is_public:
+        extensions.append(IntrospectionGate)
     schema = HubSchema(
         query=_query_type(),
         mutation=Mutation,
         subscription=Subscription,
-        types=[Brand, Store, Membership, LedgerTransaction, Job],
+        types=[Brand, Store, Membership, LedgerTransaction, ApiKey, Job],
         extensions=extensions,
         config=StrawberryConfig(scalar_map={BigInt: BIGINT_SCALAR}),
     )

@@ -8,12 +8,15 @@ from datetime import datetime
 import strawberry
 from strawberry import relay
 
+from hub import policy
+from hub.domain import Role
 from hub.errors import InvalidInput
 from hub.events.stream import balance_events
 from hub.ledger import events as ledger_events
-from hub.models import Role
 from hub.resolvers import access
+from hub.resolvers import members as member_service
 from hub.resolvers import points as points_service
+from hub.schema.authorize import Authorize
 from hub.schema.common import BigInt, decode_id, encode_id
 from hub.schema.context import Info
 from hub.schema.nodes import TransactionKindEnum
@@ -60,8 +63,10 @@ class Subscription:
             "A member's own balance changes (all memberships, or one), or one membership's for its"
             " brand's HQ and stores. Pass afterSequence (with membershipId) to first receive what"
             " was missed since then: no gap, no duplicate. A sequence the membership has not reached"
-            " is refused."
-        )
+            " is refused. Ends with an UNAUTHENTICATED error when the caller's token expires or its"
+            " API key is revoked."
+        ),
+        extensions=[Authorize(policy.WATCH_BALANCE)],
     )
     async def balance_changed(
         self,
@@ -70,11 +75,10 @@ class Subscription:
         after_sequence: BigInt | None = None,
     ) -> AsyncGenerator[BalanceEvent, None]:
         principal = info.context.principal
-        access.require(principal, Role.PLATFORM, Role.BRAND, Role.STORE, Role.MEMBER)
         after: dict[int, int] = {}
         if membership_id is not None:
             membership = await access.get_membership(
-                principal, decode_id(membership_id, "Membership", "membershipId")
+                principal, policy.WATCH_BALANCE, decode_id(membership_id, "Membership", "membershipId")
             )
             accounts = [await points_service.watchable_account(membership)]
             if after_sequence is not None:
@@ -90,6 +94,6 @@ class Subscription:
         elif after_sequence is not None:
             raise InvalidInput("afterSequence needs a membershipId.", "afterSequence")
         else:
-            accounts = await points_service.member_points_accounts(principal.member_id)  # type: ignore[arg-type]
+            accounts = await member_service.own_points_accounts(principal)
         async for event in balance_events(info.context.services.broker, accounts, after):
             yield BalanceEvent.from_event(event)

@@ -16,6 +16,7 @@ from hub import db, metrics
 from hub.events.broker import LocalBroker, make_broker
 from hub.events.publisher import Publisher
 from hub.events.relay import run_relay
+from hub.installation import deployment_prefix
 from hub.ledger.engine import LedgerWriter
 from hub.settings import Settings
 from hub.worker.registry import Registry
@@ -59,7 +60,8 @@ async def run_worker(
     if metrics_address is not None:
         serve_metrics(*metrics_address)
     await db.init_db(settings.database_url)
-    broker = make_broker(settings.redis_url, settings.redis_prefix, settings.redis_socket_timeout)
+    broker = make_broker(settings.redis_url, settings.redis_prefix or "hub:", settings.redis_socket_timeout)
+    broker.use_prefix(await deployment_prefix(settings))
     await broker.start()
     # Jobs post to the ledger: this process publishes the balance events of its own commits, and its
     # relay recovers what any process left unpublished.

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
+from hub.auth import MemberTokens
 from tests import conftest
-from tests.helpers import BALANCE_SUBSCRIPTION, Api, World, WsClient, make_world
+from tests.helpers import BALANCE_SUBSCRIPTION, Api, World, WsClient, make_world, pk
 from tests.processes import HubProcess, create_platform_key, live_hubs
 
 pytestmark = pytest.mark.server
@@ -131,8 +133,9 @@ async def test_subscriptions_are_authorised(cluster: tuple[list[HubProcess], Wor
         await ws.subscribe(BALANCE_SUBSCRIPTION, {"m": membership})
         message = await ws.next()
         # An execution error is a `next` carrying errors, then `complete` (graphql-transport-ws).
+        # Another brand's membership is not found, exactly like one that does not exist.
         assert message["type"] == "next" and message["payload"]["data"] is None, message
-        assert message["payload"]["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
+        assert message["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND"
         assert (await ws.next())["type"] == "complete"
     finally:
         await ws.close()
@@ -181,3 +184,32 @@ async def test_an_event_is_delivered_once_when_its_process_dies_between_commit_a
             assert (retry["points"], retry["balance"]) == (42, 42)
             audit = await world.audit()
             assert audit["ok"], audit["violations"]
+
+
+async def test_a_subscription_ends_when_its_member_token_expires(
+    cluster: tuple[list[HubProcess], World],
+) -> None:
+    hubs, world = cluster
+    membership, _, issued = await _enroll(hubs[0], world)
+    await _purchase(hubs[0], world, membership, 1_000, "expiry-seed")
+    # The same signing key as the hub's (tests/processes.py), with a two-second lifetime.
+    tokens = MemberTokens("live-test-secret", ttl_seconds=2)
+    member = tokens.verify(issued)
+    assert member is not None and member.brand_id == pk(world.a.id)
+    token, expires_at = tokens.issue(member.member_id, member.brand_id)  # type: ignore[arg-type]
+    ws = await WsClient.connect(hubs[0].ws_url, token)
+    try:
+        await ws.subscribe(BALANCE_SUBSCRIPTION, {"m": membership, "a": 0})
+        assert (await ws.next())["payload"]["data"]["balanceChanged"]["sequence"] == 1
+        ended = await ws.next(timeout=4)
+        assert datetime.now(UTC) >= expires_at
+        assert ended["type"] == "next" and ended["payload"]["errors"][0]["extensions"]["code"] == (
+            "UNAUTHENTICATED"
+        ), ended
+        assert (await ws.next())["type"] == "complete"
+        # The connection's credential is spent: a new subscription on it is refused too.
+        await ws.subscribe(BALANCE_SUBSCRIPTION, {"m": membership}, op_id="2")
+        refused = await ws.next()
+        assert refused["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", refused
+    finally:
+        await ws.close()

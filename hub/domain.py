@@ -1,0 +1,49 @@
+"""Domain vocabulary shared by every layer: plain enums, no ORM and no GraphQL.
+
+The models store these values and the schema exposes them; neither needs the other to name them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """Who a caller is: the platform operator, a brand's HQ, one store, or a member."""
+
+    PLATFORM = "platform"
+    BRAND = "brand"
+    STORE = "store"
+    MEMBER = "member"
+
+
+class Asset(StrEnum):
+    """What a balance counts. Amounts are integers in the asset's unit."""
+
+    POINTS = "points"  # a brand's points
+    STORED_VALUE = "stored_value"  # prepaid money in fen; asset code `principal` or `bonus`
+    SERVICE_PASS = "service_pass"  # uses left of one pass product (asset code = the product)
+    SETTLEMENT = "settlement"  # money in fen one party owes another (partnerships, franchise stores)
+
+
+class AccountKind(StrEnum):
+    MEMBER = "member"  # what a membership holds and may spend
+    PENDING = "pending"  # a membership's points earned but not yet available (maturing)
+    ISSUANCE = "issuance"  # the brand's source of value; goes negative as it issues
+    BURN = "burn"  # the brand's sink for redeemed and expired value
+    PAYABLE = "payable"  # what a brand or store owes its counterparty (owner: partnership or store)
+    RECEIVABLE = "receivable"  # what a brand or store is owed (owner: partnership or store)
+    CLEARING = "clearing"  # the brand's own side of settlement postings (balances payables/receivables)
+
+
+class TransactionKind(StrEnum):
+    EARN = "earn"
+    REDEEM = "redeem"
+    ADJUST = "adjust"
+    REVERSE = "reverse"
+    TRANSFER = "transfer"
+    EXPIRE = "expire"
+    MATURE = "mature"
+    TOP_UP = "top_up"
+    PARTNER_REDEEM = "partner_redeem"
+    SETTLE = "settle"

@@ -1,0 +1,139 @@
+"""Who may do what: the one declared authorisation policy of the hub.
+
+Every operation is an ``Action``: the roles that may call it and the scope rule that says which brand,
+store, membership (later: partnership) it may reach. The table below is the single source:
+
+- each root field declares its action (``hub/schema/authorize.py`` refuses a caller of another role
+  before the resolver runs, and ends subscriptions when the credential does);
+- each resolver names the same action when it looks a thing up (``hub/resolvers/access.py``), and the
+  lookup is a query filtered by the caller's reach, so a thing out of reach is not found, exactly like
+  a thing that does not exist (one answer for both: NOT_FOUND, or null from ``node(id:)``);
+- the authorisation matrix test (``tests/authorization/``) iterates over this table, so an action
+  without a scenario fails it, and docs/security.md carries the table (a test keeps them equal).
+
+Adding an operation: one ``_declare`` line here, then ``policy.require`` or an ``access.get_*`` call with
+it in the resolver and ``Authorize(policy.X)`` on the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from hub.auth.principal import Principal
+from hub.domain import Role
+from hub.errors import DomainError, ErrorCode, PermissionDenied
+
+
+class Scope(StrEnum):
+    """Which things an allowed role reaches."""
+
+    NONE = "none"
+    CALLER = "caller"
+    BRAND = "brand"
+    MEMBERSHIP = "membership"
+    # PARTNERSHIP = "partnership": either side of a partnership (the partnerships domain adds it).
+
+
+SCOPE_RULES: dict[Scope, str] = {
+    Scope.NONE: "no brand data: the role alone decides",
+    Scope.CALLER: "the caller's own brand (a store: its store's brand); nothing else can be named",
+    Scope.BRAND: (
+        "platform: every brand; HQ: its brand; store: its store's brand; member: the brands it belongs"
+        " to (a brand-issued token: that brand only)"
+    ),
+    Scope.MEMBERSHIP: (
+        "platform: every membership; HQ: its brand's; store: its store's brand's; member: its own"
+        " (a brand-issued token: that brand's only)"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    roles: frozenset[Role]
+    scope: Scope
+    summary: str
+    public: bool = False  # callable without a credential
+
+
+POLICY: dict[str, Action] = {}
+
+
+def _declare(name: str, roles: set[Role], scope: Scope, summary: str, public: bool = False) -> Action:
+    if name in POLICY:
+        raise ValueError(f"action {name} declared twice")
+    POLICY[name] = action = Action(name, frozenset(roles), scope, summary, public)
+    return action
+
+
+PLATFORM, BRAND, STORE, MEMBER = Role.PLATFORM, Role.BRAND, Role.STORE, Role.MEMBER
+ANY = {PLATFORM, BRAND, STORE, MEMBER}
+
+# One line per action: name, roles, scope, what it does (as docs/security.md says it).
+CREATE_BRAND = _declare("brand.create", {PLATFORM}, Scope.NONE, "create a brand")
+LIST_BRANDS = _declare("brand.list", ANY, Scope.BRAND, "list brands")
+READ_BRAND = _declare("brand.read", ANY, Scope.BRAND, "read a brand")
+SET_EARN_RATE = _declare("brand.setEarnRate", {BRAND}, Scope.BRAND, "set a brand's earn rate")
+CREATE_STORE = _declare("store.create", {BRAND}, Scope.BRAND, "open a store")
+READ_STORE = _declare("store.read", ANY, Scope.BRAND, "read a store, list a brand's stores")
+ENROLL_MEMBER = _declare("member.enroll", {STORE}, Scope.CALLER, "enrol a phone in the store's brand")
+FIND_MEMBER = _declare("member.findByPhone", {BRAND, STORE}, Scope.CALLER, "find a member by phone")
+LIST_MEMBERSHIPS = _declare("membership.list", ANY, Scope.MEMBERSHIP, "list memberships")
+READ_MEMBERSHIP = _declare("membership.read", ANY, Scope.MEMBERSHIP, "read a membership and its history")
+WATCH_BALANCE = _declare("membership.watch", ANY, Scope.MEMBERSHIP, "watch a membership's balance live")
+READ_TRANSACTION = _declare("transaction.read", ANY, Scope.MEMBERSHIP, "read a ledger transaction")
+EARN_POINTS = _declare("points.earn", {STORE}, Scope.MEMBERSHIP, "record a purchase that earns points")
+REDEEM_POINTS = _declare("points.redeem", {STORE}, Scope.MEMBERSHIP, "redeem points")
+ADJUST_POINTS = _declare("points.adjust", {BRAND}, Scope.MEMBERSHIP, "adjust points")
+AUDIT_LEDGER = _declare("ledger.audit", {PLATFORM, BRAND}, Scope.BRAND, "audit the ledger")
+CREATE_KEY = _declare("key.create", {PLATFORM, BRAND}, Scope.BRAND, "create an API key")
+LIST_KEYS = _declare("key.list", {PLATFORM, BRAND}, Scope.BRAND, "list API keys")
+READ_KEY = _declare("key.read", {PLATFORM, BRAND}, Scope.BRAND, "read an API key")
+REVOKE_KEY = _declare("key.revoke", {PLATFORM, BRAND}, Scope.BRAND, "revoke an API key")
+ROTATE_KEY = _declare("key.rotate", {PLATFORM, BRAND}, Scope.BRAND, "rotate an API key's secret")
+ISSUE_TOKEN = _declare("token.issue", {BRAND, STORE}, Scope.MEMBERSHIP, "issue a one-brand member token")
+READ_JOB = _declare("job.read", {PLATFORM, BRAND}, Scope.BRAND, "read a background job")
+LIST_JOBS = _declare("job.list", {PLATFORM, BRAND}, Scope.BRAND, "list background jobs")
+CANCEL_JOB = _declare("job.cancel", {PLATFORM, BRAND}, Scope.BRAND, "cancel a background job")
+REQUEST_CODE = _declare("login.requestCode", ANY, Scope.NONE, "ask for a login code", public=True)
+VERIFY_CODE = _declare(
+    "login.verifyCode", ANY, Scope.NONE, "trade a code for an all-brands token", public=True
+)
+VIEWER = _declare("viewer", ANY, Scope.NONE, "see who the credential is", public=True)
+NODE = _declare("node", ANY, Scope.NONE, "fetch by global id (the object's read action decides)")
+
+
+def check(principal: Principal | None, action: Action) -> Principal | None:
+    """The caller if ``action`` allows its role (None for an anonymous caller of a public action)."""
+    if principal is None:
+        if action.public:
+            return None
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "A valid bearer token is required.")
+    if principal.expires_at is not None and principal.expires_at <= datetime.now(UTC):
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "The credential expired.")
+    if principal.role not in action.roles:
+        allowed = ", ".join(sorted(r.value for r in action.roles))
+        raise PermissionDenied(f"Only {allowed} may {action.summary}.")
+    return principal
+
+
+def require(principal: Principal | None, action: Action) -> Principal:
+    """The caller, who must be authenticated and of a role ``action`` allows."""
+    p = check(principal, action)
+    if p is None:
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "A valid bearer token is required.")
+    return p
+
+
+def markdown_table() -> str:
+    """The table as docs/security.md shows it."""
+    order = [PLATFORM, BRAND, STORE, MEMBER]
+    head = "| action | what | anonymous | platform | brand HQ | store | member | scope |"
+    lines = [head, "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for a in POLICY.values():
+        marks = ["yes" if a.public else "–"] + ["yes" if r in a.roles else "–" for r in order]
+        lines.append(f"| `{a.name}` | {a.summary} | {' | '.join(marks)} | {a.scope.value} |")
+    return "\n".join(lines)

@@ -137,3 +137,7 @@ def markdown_table() -> str:
         marks = ["yes" if a.public else "–"] + ["yes" if r in a.roles else "–" for r in order]
         lines.append(f"| `{a.name}` | {a.summary} | {' | '.join(marks)} | {a.scope.value} |")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m hub.policy: the table for docs/security.md
+    print(markdown_table())

@@ -72,11 +72,13 @@ async def live_hubs(
     extra_env: dict[str, str] | None = None,
     per_hub: list[dict[str, str]] | None = None,
     args: tuple[str, ...] = (),
+    default_prefix: bool = False,
 ) -> AsyncIterator[tuple[list[HubProcess], dict[str, str]]]:
     """Start ``count`` hub processes sharing one fresh database (and Redis on the PostgreSQL run).
 
     ``extra_env`` goes to every process, ``per_hub[i]`` to process i only; ``args`` are extra
-    ``hub serve`` arguments (``--workers 2``).
+    ``hub serve`` arguments (``--workers 2``). ``default_prefix``: no HUB_REDIS_PREFIX, so the
+    processes use the one derived from the database.
     """
     tmp = Path(tempfile.mkdtemp(prefix="hub-live-"))
     # Live tests send bursts through one key on purpose; rate limits have their own tests.
@@ -93,8 +95,9 @@ async def live_hubs(
         env |= {
             "HUB_DATABASE_URL": pg_url + "?maxsize=10",
             "HUB_REDIS_URL": conftest.REDIS_URL,
-            "HUB_REDIS_PREFIX": f"hublive-{os.getpid()}-{time.monotonic_ns()}:",
         }
+        if not default_prefix:
+            env["HUB_REDIS_PREFIX"] = f"hublive-{os.getpid()}-{time.monotonic_ns()}:"
     else:
         env["HUB_DATABASE_URL"] = f"sqlite://{tmp}/live.sqlite3"
     cli = subprocess.run(

@@ -57,3 +57,34 @@ async def test_a_ledger_written_before_the_ledger_core_migration_survives_it_and
     assert report["answers"] == [130, 20, 120] and report["replayed"] == [False, False, True]
     assert (report["accounts"], report["postings"], report["lots"], report["outbox"]) == (3, 8, 2, 4)
     assert report["duplicate_key_refused"]
+
+
+async def test_api_keys_of_the_first_schema_survive_the_migrations(tmp_path: Path) -> None:
+    from tests import conftest
+
+    if conftest.BACKEND == "postgres":
+        url = await conftest._create_pg_database()
+    else:
+        url = f"sqlite://{tmp_path}/old.sqlite3"
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "tests.auth.migration_data", url],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        after = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        if conftest.BACKEND == "postgres":
+            await conftest._drop_pg_database(url)
+    # The key is intact, has no expiry and no previous secret, and still authenticates.
+    assert after == {
+        "label": "till",
+        "expires_at": None,
+        "last_used_at": True,
+        "previous_secret_hash": None,
+        "previous_valid_until": None,
+        "principal": ["store", 1, 1],
+    }

@@ -35,7 +35,7 @@ class ApiKey(Model):
     expires_at = fields.DatetimeField(null=True)
     # Written at most once a minute per key and process: a hint for finding unused keys, not an audit.
     last_used_at = fields.DatetimeField(null=True)
-    previous_secret_hash = fields.CharField(max_length=64, default="")
+    previous_secret_hash = fields.CharField(max_length=64, null=True)
     previous_valid_until = fields.DatetimeField(null=True)
 
     class Meta:

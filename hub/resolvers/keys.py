@@ -94,7 +94,7 @@ async def rotate_api_key(
     # Conditional on the secret it replaces: of two rotations at once, one wins and the other is told.
     changed = await ApiKey.filter(id=key.id, secret_hash=key.secret_hash, revoked_at__isnull=True).update(
         secret_hash=secret_hash,
-        previous_secret_hash=key.secret_hash if grace else "",
+        previous_secret_hash=key.secret_hash if grace else None,
         previous_valid_until=datetime.now(UTC) + timedelta(seconds=grace_seconds) if grace else None,
     )
     if not changed:

@@ -4,7 +4,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0002_jobs')]
+    dependencies = [('models', '0003_ledger_core')]
 
     initial = False
 
@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='ApiKey',
             name='previous_secret_hash',
-            field=fields.CharField(default='', max_length=64),
+            field=fields.CharField(null=True, max_length=64),
         ),
         ops.AddField(
             model_name='ApiKey',

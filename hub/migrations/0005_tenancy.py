@@ -4,7 +4,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0003_ledger_core')]
+    dependencies = [('models', '0004_ledger_counters')]
 
     initial = False
 

@@ -88,3 +88,22 @@ async def test_api_keys_of_the_first_schema_survive_the_migrations(tmp_path: Pat
         "previous_valid_until": None,
         "principal": ["store", 1, 1],
     }
+
+
+def test_migrations_are_one_chain() -> None:
+    """Each migration depends on the one before it. Two branches landing with the same number both
+    apply on a fresh database, so nothing else fails; after a rebase, renumber yours."""
+    import ast
+    import itertools
+
+    names = sorted(p.stem for p in (ROOT / "hub" / "migrations").glob("0*.py"))
+    for previous, name in itertools.pairwise(names):
+        tree = ast.parse((ROOT / "hub" / "migrations" / f"{name}.py").read_text())
+        deps = next(
+            ast.literal_eval(node.value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Assign)
+            and any(getattr(t, "id", "") == "dependencies" for t in node.targets)
+        )
+        assert deps == [("models", previous)], f"{name} should depend on {previous}, not {deps}"
+    assert [n[:4] for n in names] == [f"{i:04d}" for i in range(1, len(names) + 1)], names

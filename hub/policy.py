@@ -77,6 +77,9 @@ CREATE_BRAND = _declare("brand.create", {PLATFORM}, Scope.NONE, "create a brand"
 LIST_BRANDS = _declare("brand.list", ANY, Scope.BRAND, "list brands")
 READ_BRAND = _declare("brand.read", ANY, Scope.BRAND, "read a brand")
 SET_EARN_RATE = _declare("brand.setEarnRate", {BRAND}, Scope.BRAND, "set a brand's earn rate")
+UPDATE_BRAND_SETTINGS = _declare(
+    "brand.updateSettings", {BRAND}, Scope.BRAND, "set a brand's time zone and point value"
+)
 CREATE_STORE = _declare("store.create", {BRAND}, Scope.BRAND, "open a store")
 READ_STORE = _declare("store.read", ANY, Scope.BRAND, "read a store, list a brand's stores")
 ENROLL_MEMBER = _declare("member.enroll", {STORE}, Scope.CALLER, "enrol a phone in the store's brand")

@@ -11,6 +11,12 @@ class Brand(Model):
     # rounded down per purchase (1 point per ¥1 is 1/100; 1 point per ¥10 is 1/1000).
     earn_points = fields.IntField(default=1)
     earn_unit_fen = fields.IntField(default=100)
+    # The brand's own clock: check-in days, periods, expiry at month or year end, report periods.
+    timezone = fields.CharField(max_length=64, default="Asia/Shanghai")
+    # What points are worth, as an exact ratio: ``point_value_points`` points are worth
+    # ``point_value_fen`` fen (100 points = ¥1 by default). Checkout, liability and clearing use it.
+    point_value_points = fields.IntField(default=100)
+    point_value_fen = fields.IntField(default=100)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     stores: fields.ReverseRelation["Store"]

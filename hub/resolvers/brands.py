@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
@@ -30,14 +32,28 @@ def _rate(points: int, unit_fen: int) -> tuple[int, int]:
 
 
 async def create_brand(
-    principal: Principal | None, name: str, earn_points: int = 1, earn_unit_fen: int = 100
+    principal: Principal | None,
+    name: str,
+    earn_points: int = 1,
+    earn_unit_fen: int = 100,
+    *,
+    timezone: str = "Asia/Shanghai",
+    point_value: tuple[int, int] = (100, 100),
 ) -> Brand:
     policy.require(principal, policy.CREATE_BRAND)
     name = v.text(name, "name", max_length=100)
     earn_points, earn_unit_fen = _rate(earn_points, earn_unit_fen)
+    timezone = timezone_name(timezone)
+    point_value_points, point_value_fen = _point_value(*point_value)
     async with in_transaction() as conn:
         brand = await Brand.create(
-            name=name, earn_points=earn_points, earn_unit_fen=earn_unit_fen, using_db=conn
+            name=name,
+            earn_points=earn_points,
+            earn_unit_fen=earn_unit_fen,
+            timezone=timezone,
+            point_value_points=point_value_points,
+            point_value_fen=point_value_fen,
+            using_db=conn,
         )
         await create_brand_accounts(brand.id, conn)
     return brand
@@ -49,6 +65,46 @@ async def set_earn_rate(
     brand = await access.get_brand(principal, policy.SET_EARN_RATE, brand_id)
     brand.earn_points, brand.earn_unit_fen = _rate(earn_points, earn_unit_fen)
     await brand.save(update_fields=["earn_points", "earn_unit_fen"])
+    return brand
+
+
+MAX_POINT_VALUE_TERM = 1_000_000
+
+
+def timezone_name(value: str) -> str:
+    """An IANA time zone the brand's dates are reckoned in (``Asia/Shanghai``, ``Europe/Berlin``)."""
+    value = v.text(value, "timezone", max_length=64)
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput("Not a known IANA time zone, e.g. Asia/Shanghai.", "timezone") from None
+    return value
+
+
+def _point_value(points: int, fen: int) -> tuple[int, int]:
+    for field, value in (("pointValuePoints", points), ("pointValueFen", fen)):
+        if not 1 <= value <= MAX_POINT_VALUE_TERM:
+            raise InvalidInput(f"Between 1 and {MAX_POINT_VALUE_TERM}.", field)
+    return points, fen
+
+
+async def update_brand_settings(
+    principal: Principal | None,
+    brand_id: int,
+    *,
+    timezone: str | None = None,
+    point_value_points: int | None = None,
+    point_value_fen: int | None = None,
+) -> Brand:
+    """HQ sets the brand's clock and what its points are worth; fields left out keep their value."""
+    brand = await access.get_brand(principal, policy.UPDATE_BRAND_SETTINGS, brand_id)
+    if timezone is not None:
+        brand.timezone = timezone_name(timezone)
+    brand.point_value_points, brand.point_value_fen = _point_value(
+        brand.point_value_points if point_value_points is None else point_value_points,
+        brand.point_value_fen if point_value_fen is None else point_value_fen,
+    )
+    await brand.save(update_fields=["timezone", "point_value_points", "point_value_fen"])
     return brand
 
 
@@ -75,11 +131,3 @@ def brands(principal: Principal | None) -> QuerySet[Brand]:
 def stores_of(principal: Principal | None, brand_id: int) -> QuerySet[Store]:
     """One brand's stores, as far as the caller reaches."""
     return access.stores(principal, policy.READ_STORE).filter(brand_id=brand_id)
-
-
-def points_for_purchase(brand: Brand, amount_fen: int) -> int:
-    """Base earn: ``floor(amount_fen * earn_points / earn_unit_fen)``, exact integer arithmetic.
-
-    Rounding is always down, per purchase: at 1 point per ¥1, ¥12.99 earns 12 points.
-    """
-    return amount_fen * brand.earn_points // brand.earn_unit_fen

@@ -29,7 +29,7 @@ from hub.ledger.sql import as_datetime
 from hub.models import Account, AccountKind, Asset, Brand, Membership, TransactionKind
 from hub.resolvers import validation as v
 from hub.resolvers.access import get_membership
-from hub.resolvers.brands import points_for_purchase
+from hub.resolvers.earning import evaluate_earn
 
 __all__ = ["PointsResult", "PointsView", "TransactionRecord"]
 
@@ -97,25 +97,18 @@ async def record_purchase(
     amount_fen = v.positive(amount_fen, "amountFen")
     membership = await get_membership(p, policy.EARN_POINTS, membership_id)
     brand: Brand = membership.brand  # loaded with the membership
-    points = points_for_purchase(brand, amount_fen)
-    details = {
-        "amountFen": amount_fen,
-        "earnPoints": brand.earn_points,
-        "earnUnitFen": brand.earn_unit_fen,
-        "rounding": "down",
-        "points": points,
-    }
+    earned = await evaluate_earn(brand, membership, amount_fen, store_id=p.store_id)
     request = {"operation": "recordPurchase", "membership": membership.id, "amount_fen": amount_fen}
     return await _move_points(
         ledger,
         p,
         membership,
         TransactionKind.EARN,
-        points,
+        earned.points,
         AccountKind.ISSUANCE,
         key,
         request,
-        details=details,
+        details=earned.details,
     )
 
 

@@ -17,6 +17,13 @@ class CreateBrandInput:
     name: str
     earn_points: int = strawberry.field(default=1, description="Points per earnUnitFen spent.")
     earn_unit_fen: int = strawberry.field(default=100, description="Fen per earnPoints (100 = ¥1).")
+    timezone: str = strawberry.field(
+        default="Asia/Shanghai", description="IANA time zone of the brand's days and periods."
+    )
+    point_value_points: int = strawberry.field(
+        default=100, description="Points in the point value ratio (pointValuePoints are worth pointValueFen)."
+    )
+    point_value_fen: int = strawberry.field(default=100, description="Fen those points are worth.")
 
 
 @strawberry.type
@@ -52,6 +59,26 @@ class SetEarnRatePayload:
     brand: Brand | None = None
 
 
+@strawberry.input(description="Fields left out keep their value.")
+class UpdateBrandSettingsInput:
+    brand_id: strawberry.ID = strawberry.field(description="The brand (HQ: its own).")
+    timezone: str | None = strawberry.field(
+        default=None, description="IANA time zone, e.g. Asia/Shanghai; applies to what is reckoned from now."
+    )
+    point_value_points: int | None = strawberry.field(
+        default=None, description="Points in the point value ratio (1 to 1,000,000)."
+    )
+    point_value_fen: int | None = strawberry.field(
+        default=None, description="Fen those points are worth (1 to 1,000,000)."
+    )
+
+
+@strawberry.type
+class UpdateBrandSettingsPayload:
+    user_errors: list[UserError]
+    brand: Brand | None = None
+
+
 @strawberry.type
 class BrandQuery:
     @strawberry.field(
@@ -75,7 +102,12 @@ class BrandMutation:
     async def create_brand(self, info: Info, input: CreateBrandInput) -> CreateBrandPayload:
         async def run() -> dict:
             brand = await service.create_brand(
-                info.context.principal, input.name, input.earn_points, input.earn_unit_fen
+                info.context.principal,
+                input.name,
+                input.earn_points,
+                input.earn_unit_fen,
+                timezone=input.timezone,
+                point_value=(input.point_value_points, input.point_value_fen),
             )
             return {"brand": Brand.from_model(brand)}
 
@@ -110,3 +142,22 @@ class BrandMutation:
             return {"brand": Brand.from_model(brand)}
 
         return await mutate(SetEarnRatePayload, run)
+
+    @strawberry.mutation(
+        description="Brand HQ: set the brand's time zone and what its points are worth.",
+        extensions=[Authorize(policy.UPDATE_BRAND_SETTINGS)],
+    )
+    async def update_brand_settings(
+        self, info: Info, input: UpdateBrandSettingsInput
+    ) -> UpdateBrandSettingsPayload:
+        async def run() -> dict:
+            brand = await service.update_brand_settings(
+                info.context.principal,
+                decode_id(input.brand_id, "Brand", "brandId"),
+                timezone=input.timezone,
+                point_value_points=input.point_value_points,
+                point_value_fen=input.point_value_fen,
+            )
+            return {"brand": Brand.from_model(brand)}
+
+        return await mutate(UpdateBrandSettingsPayload, run)

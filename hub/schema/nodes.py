@@ -65,6 +65,17 @@ async def connection(
     )
 
 
+@strawberry.type(
+    description=(
+        "What points are worth, as an exact ratio: `points` points are worth `fen` fen (100 points ="
+        " 100 fen = ¥1 by default). Checkout, liability reports and clearing use it."
+    )
+)
+class PointValue:
+    points: int = strawberry.field(description="Points in the ratio.")
+    fen: int = strawberry.field(description="Fen those points are worth.")
+
+
 @strawberry.type(description="How purchases earn points: floor(amountFen * points / unitFen).")
 class EarnRate:
     points: int
@@ -77,6 +88,10 @@ class Brand(relay.Node):
     id: relay.NodeID[int]
     name: str
     earn_rate: EarnRate
+    timezone: str = strawberry.field(
+        description="The IANA time zone the brand's days, periods and expiry dates are reckoned in."
+    )
+    point_value: PointValue = strawberry.field(description="What the brand's points are worth.")
     created_at: datetime
 
     @classmethod
@@ -86,6 +101,8 @@ class Brand(relay.Node):
             name=m.name,
             created_at=m.created_at,
             earn_rate=EarnRate(points=m.earn_points, unit_fen=m.earn_unit_fen),
+            timezone=m.timezone,
+            point_value=PointValue(points=m.point_value_points, fen=m.point_value_fen),
         )
 
     @classmethod

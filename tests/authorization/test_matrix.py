@@ -175,6 +175,13 @@ async def set_earn_rate(c: Ctx, t: str | None) -> str:
     )
 
 
+@scenario(POLICY["brand.updateSettings"])
+async def update_brand_settings(c: Ctx, t: str | None) -> str:
+    return await _mutation(
+        c, "updateBrandSettings", {"brandId": c.world.a.id, "timezone": "Asia/Shanghai"}, t
+    )
+
+
 @scenario(POLICY["store.create"])
 async def create_store(c: Ctx, t: str | None) -> str:
     return await _mutation(

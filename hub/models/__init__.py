@@ -1,5 +1,6 @@
 """Tortoise models, one module per domain. No GraphQL here."""
 
+from hub.models.audit import AuditAccountState, AuditCheckpoint, AuditMode
 from hub.models.auth import ApiKey, LoginCode, LoginThrottle, Role
 from hub.models.brands import Brand, Store
 from hub.models.installation import Installation
@@ -24,6 +25,9 @@ __all__ = [
     "AccountKind",
     "ApiKey",
     "Asset",
+    "AuditAccountState",
+    "AuditCheckpoint",
+    "AuditMode",
     "Brand",
     "Installation",
     "Job",

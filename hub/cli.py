@@ -192,17 +192,30 @@ def cmd_keys_member_token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.ledger.audit import audit
+    from hub.resolvers.audit import run_audit
 
-    report = _run(settings, lambda: audit(args.brand))
+    # The command line acts as the platform; a brand that does not exist is an error (exit 2).
+    report = _run(settings, lambda: run_audit(PLATFORM, args.brand, args.incremental))
+
+    def checkpoint(info: Any) -> dict[str, Any] | None:
+        if info is None:
+            return None
+        return {**info.__dict__, "mode": str(info.mode), "created_at": info.created_at.isoformat()}
+
     print(
         json.dumps(
             {
                 "ok": report.ok,
+                "mode": str(report.mode),
                 "accounts": report.accounts,
                 "transactions": report.transactions,
                 "postings": report.postings,
+                "checked_postings": report.checked_postings,
                 "violations": [v.__dict__ for v in report.violations],
+                "based_on": checkpoint(report.based_on),
+                "recorded": checkpoint(report.recorded),
+                "note": report.note or None,
+                "seconds": report.seconds,
             },
             indent=2,
         )
@@ -266,7 +279,12 @@ def parser() -> argparse.ArgumentParser:
     token.set_defaults(func=cmd_keys_member_token)
 
     audit = sub.add_parser("audit", help="check every ledger invariant; exit 1 on a violation")
-    audit.add_argument("--brand", type=int)
+    audit.add_argument("--brand", type=int, help="audit one brand (default: the whole platform)")
+    audit.add_argument(
+        "--incremental",
+        action="store_true",
+        help="check only what came after the latest checkpoint (a full audit when there is none)",
+    )
     audit.set_defaults(func=cmd_audit)
     return p
 

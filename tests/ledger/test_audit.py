@@ -1,16 +1,21 @@
-"""The audit finds each kind of corruption, and the CLI reports it."""
+"""The full audit finds each kind of corruption and names it; the CLI reports it."""
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from tortoise import connections
+from tortoise.transactions import in_transaction
 
 from hub.ledger.audit import audit
-from hub.models import Account, Lot, OutboxEvent, Posting
+from hub.models import Account, AccountKind, LedgerTransaction, Lot, OutboxEvent, Posting
+from hub.settings import Settings
 from tests.helpers import Api, World, make_world, pk, tamper
 
 
@@ -27,18 +32,21 @@ async def _member_with_history(world: World) -> tuple[int, Account]:
     return pk(world.a.id), account
 
 
-async def _sql(sql: str) -> None:
-    await tamper(sql)  # past the database's own guards on PostgreSQL
+def _postgres() -> bool:
+    return connections.get("default").capabilities.dialect == "postgres"
 
 
 async def test_a_clean_ledger_audits_clean(world: World) -> None:
     brand_id, _ = await _member_with_history(world)
     report = await audit(brand_id)
     assert report.ok and report.postings == 4 and report.transactions == 2
+    assert str(report.mode) == "full" and report.recorded is not None and report.based_on is None
+    again = await audit(brand_id)
+    assert again.ok and again.based_on == report.recorded and again.recorded != report.recorded
 
 
 @pytest.mark.parametrize(
-    ("tamper", "expected"),
+    ("tamper_sql", "expected"),
     [
         ("UPDATE account SET balance = balance + 5 WHERE id = {acct}", {"BALANCE_MISMATCH", "LOTS_MISMATCH"}),
         (
@@ -54,37 +62,161 @@ async def test_a_clean_ledger_audits_clean(world: World) -> None:
             {"BALANCE_MISMATCH", "NEGATIVE_BALANCE", "LOTS_MISMATCH"},
         ),
         ("DELETE FROM outbox_event WHERE account_id = {acct} AND sequence = 1", {"MISSING_OUTBOX_EVENT"}),
+        # The earn's posting goes: the redemption no longer follows anything.
+        (
+            "DELETE FROM posting WHERE id = {first}",
+            {
+                "UNBALANCED_TRANSACTION",
+                "BALANCE_MISMATCH",
+                "BROKEN_HISTORY",
+                "CREDIT_WITHOUT_LOT",
+                "OUTBOX_EVENT_WITHOUT_POSTING",
+            },
+        ),
+        # The redemption's posting goes: its allocation and its event are left without it.
+        (
+            "DELETE FROM posting WHERE id = {last}",
+            {
+                "UNBALANCED_TRANSACTION",
+                "BALANCE_MISMATCH",
+                "DEBIT_NOT_ALLOCATED",
+                "OUTBOX_EVENT_WITHOUT_POSTING",
+            },
+        ),
+        (
+            "UPDATE lot_allocation SET amount = amount + 1 WHERE transaction_id = {redeem}",
+            {"DEBIT_NOT_ALLOCATED", "LOT_ALLOCATION_MISMATCH"},
+        ),
     ],
 )
-async def test_the_audit_names_what_was_tampered_with(world: World, tamper: str, expected: set[str]) -> None:
+async def test_the_audit_names_what_was_tampered_with(
+    world: World, tamper_sql: str, expected: set[str]
+) -> None:
     brand_id, account = await _member_with_history(world)
-    first = await Posting.filter(account_id=account.id).order_by("sequence").first()
-    assert first is not None
-    await _sql(tamper.format(acct=account.id, first=first.id))
+    first, last = await Posting.filter(account_id=account.id).order_by("sequence")
+    await tamper(tamper_sql.format(acct=account.id, first=first.id, last=last.id, redeem=last.transaction_id))
     report = await audit(brand_id)
-    assert {v.check for v in report.violations} == expected
+    assert {v.check for v in report.violations} == expected, report.violations
+    assert report.recorded is None  # a broken ledger is no checkpoint
     # Tampering in one brand does not show in another brand's audit.
     assert (await audit(pk(world.b.id))).ok
 
 
-async def test_the_cli_audit_exits_non_zero_on_a_violation(world: World, settings: object) -> None:
+async def test_value_moved_between_brands_unbalances_both(world: World) -> None:
+    """-50 on brand A's issuance and +50 on a brand B member balance per asset, not per brand."""
+    membership, _, _ = await world.enroll(world.b)
+    member = await Account.get(membership_id=pk(membership))
+    issuance = await Account.filter(brand_id=pk(world.a.id), kind=AccountKind.ISSUANCE).first()
+    assert issuance is not None
+    async with in_transaction() as conn:
+        if _postgres():
+            await conn.execute_script("SET LOCAL session_replication_role = replica")
+        txn = await LedgerTransaction.create(
+            brand_id=pk(world.a.id),
+            kind="adjust",
+            idempotency_scope="test",
+            idempotency_key=f"x-brand-{membership}",
+            request_hash="-",
+            using_db=conn,
+        )
+        for account, amount in ((issuance, -50), (member, 50)):
+            account.balance += amount
+            account.sequence += 1
+            await account.save(update_fields=["balance", "sequence"], using_db=conn)
+            await Posting.create(
+                transaction_id=txn.id,
+                account_id=account.id,
+                amount=amount,
+                sequence=account.sequence,
+                balance_after=account.balance,
+                using_db=conn,
+            )
+        await Lot.create(account_id=member.id, transaction_id=txn.id, amount=50, remaining=50, using_db=conn)
+        await OutboxEvent.create(
+            account_id=member.id, sequence=member.sequence, channel="-", payload={}, using_db=conn
+        )
+    for brand in (world.a, world.b):
+        report = await audit(pk(brand.id))
+        assert [(v.check, v.subject) for v in report.violations] == [
+            ("UNBALANCED_TRANSACTION", f"transaction {txn.id}")
+        ]
+
+
+async def test_a_duplicated_idempotency_key_is_found(
+    world: World, settings: Settings, tmp_path: Path
+) -> None:
+    """The unique index forbids it, so the index has to go first: in place on PostgreSQL (and back
+    afterwards), on a copy of the SQLite file (SQLite cannot drop a table's unique constraint)."""
+    brand_id, _ = await _member_with_history(world)
+    assert (await audit(brand_id)).ok  # a checkpoint, so that the incremental run below has one
+    original = await LedgerTransaction.filter(brand_id=brand_id).order_by("id").first()
+    assert original is not None
+    copy_columns = (
+        "brand_id, kind, store_id, membership_id, reason, idempotency_scope, idempotency_key,"
+        " request_hash, details, created_at"
+    )
+    duplicate = (
+        f"INSERT INTO ledger_transaction ({copy_columns}) SELECT {copy_columns} FROM ledger_transaction"
+        f" WHERE id = {original.id}"
+    )
+    expected = [f"key {original.idempotency_scope}/{original.idempotency_key}"]
+    if _postgres():
+        constraint = "uid_ledger_tran_idempot_90d0ff"
+        conn = connections.get("default")
+        await conn.execute_script(f"ALTER TABLE ledger_transaction DROP CONSTRAINT {constraint}")
+        try:
+            await tamper(duplicate)
+            for incremental in (False, True):
+                report = await audit(brand_id, incremental=incremental)
+                found = [v.subject for v in report.violations if v.check == "DUPLICATE_IDEMPOTENCY_KEY"]
+                assert found == expected and len(report.violations) == 1, report.violations
+        finally:
+            await conn.execute_script(
+                f"DELETE FROM ledger_transaction WHERE idempotency_key = '{original.idempotency_key}'"
+                f" AND id > {original.id}; ALTER TABLE ledger_transaction ADD CONSTRAINT {constraint}"
+                " UNIQUE (idempotency_scope, idempotency_key)"
+            )
+        return
+    path = tmp_path / "copy.sqlite3"
+    with (
+        sqlite3.connect(settings.database_url.removeprefix("sqlite://")) as source,
+        sqlite3.connect(path) as target,
+    ):
+        source.backup(target)
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "PRAGMA foreign_keys = OFF; CREATE TABLE unconstrained AS SELECT * FROM ledger_transaction;"
+            " DROP TABLE ledger_transaction; ALTER TABLE unconstrained RENAME TO ledger_transaction;"
+        )
+        db.execute(  # the copied table has no id sequence
+            f"INSERT INTO ledger_transaction (id, {copy_columns}) SELECT"
+            f" (SELECT MAX(id) + 1 FROM ledger_transaction), {copy_columns} FROM ledger_transaction"
+            f" WHERE id = {original.id}"
+        )
+    out = _cli(str(path), "audit", "--brand", str(brand_id))
+    assert out.returncode == 1, out.stderr
+    violations = json.loads(out.stdout)["violations"]
+    assert [(v["check"], v["subject"]) for v in violations] == [("DUPLICATE_IDEMPOTENCY_KEY", expected[0])]
+
+
+def _cli(database: str, *args: str) -> subprocess.CompletedProcess[str]:
+    url = database if "://" in database else f"sqlite://{database}"
+    env = {**os.environ, "HUB_DATABASE_URL": url}
+    return subprocess.run([sys.executable, "-m", "hub.cli", *args], env=env, capture_output=True, text=True)
+
+
+async def test_the_cli_audit_exits_non_zero_on_a_violation(world: World, settings: Settings) -> None:
     brand_id, account = await _member_with_history(world)
-    env = {**os.environ, "HUB_DATABASE_URL": settings.database_url}  # type: ignore[attr-defined]
-    ok = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "audit", "--brand", str(brand_id)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    ok = _cli(settings.database_url, "audit", "--brand", str(brand_id))
     assert ok.returncode == 0, ok.stderr
-    assert json.loads(ok.stdout)["ok"] is True
+    first = json.loads(ok.stdout)
+    assert first["ok"] is True and first["mode"] == "full" and first["recorded"]["posting_horizon"] > 0
+    incremental = _cli(settings.database_url, "audit", "--brand", str(brand_id), "--incremental")
+    body = json.loads(incremental.stdout)
+    assert body["mode"] == "incremental" and body["based_on"]["id"] == first["recorded"]["id"]
+    assert (body["postings"], body["checked_postings"]) == (4, 0)
     await Lot.filter(account_id=account.id).update(remaining=0)
-    bad = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "audit", "--brand", str(brand_id)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    bad = _cli(settings.database_url, "audit", "--brand", str(brand_id))
     assert bad.returncode == 1
     assert {v["check"] for v in json.loads(bad.stdout)["violations"]} == {
         "LOTS_MISMATCH",
@@ -93,11 +225,14 @@ async def test_the_cli_audit_exits_non_zero_on_a_violation(world: World, setting
     assert await OutboxEvent.filter(account_id=account.id).count() == 2
 
 
-def test_cli_reports_bad_arguments_without_a_traceback(settings: object) -> None:
-    env = {**os.environ, "HUB_DATABASE_URL": settings.database_url}  # type: ignore[attr-defined]
+def test_the_cli_audit_of_a_brand_that_does_not_exist_is_not_found(settings: Settings) -> None:
+    out = _cli(settings.database_url, "audit", "--brand", "999999999")
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith("error: No such brand.") and "NOT_FOUND" in out.stderr
+
+
+def test_cli_reports_bad_arguments_without_a_traceback(settings: Settings) -> None:
     for args in (["keys", "create", "--role", "store"], ["keys", "member-token", "--membership", "999999"]):
-        out = subprocess.run(
-            [sys.executable, "-m", "hub.cli", *args], env=env, capture_output=True, text=True
-        )
+        out = _cli(settings.database_url, *args)
         assert out.returncode == 2, out
         assert out.stderr.startswith("error: ") and "Traceback" not in out.stderr

@@ -302,7 +302,7 @@ async def _preload_postgres(database_url: str, transactions: int, members: int) 
     import asyncpg
 
     d = Dialect(postgres=True)
-    conn = await asyncpg.connect(_asyncpg_dsn(database_url))
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         async with conn.transaction():
             # FK checks (and any trigger) are skipped: the rows are consistent by construction, and
@@ -352,7 +352,7 @@ def _preload_sqlite(path: str, transactions: int, members: int) -> None:
         conn.close()
 
 
-def _asyncpg_dsn(database_url: str) -> str:
+def asyncpg_dsn(database_url: str) -> str:
     """asyncpg reads the URL itself; the hub's pool options (``?maxsize=``) are not for it."""
     u = urlsplit(database_url.replace("asyncpg://", "postgres://", 1))
     return urlunsplit(u._replace(query=""))
@@ -379,7 +379,7 @@ async def recreate_database(database_url: str) -> None:
 
     from hub import db
 
-    u = urlsplit(_asyncpg_dsn(database_url))
+    u = urlsplit(asyncpg_dsn(database_url))
     if not re.fullmatch(r"\w+", name := u.path.lstrip("/")):
         raise SystemExit(f"unexpected database name {name!r}")
     admin = await asyncpg.connect(urlunsplit(u._replace(path="/test")))

@@ -31,7 +31,7 @@ from hub.ledger.audit.exact import (
 )
 from hub.ledger.audit.fingerprints import Keys, add, hash_halves, mod, sub, terms
 from hub.ledger.audit.report import Violation
-from hub.ledger.audit.scope import Scope, announces, id_list, keeps_lots
+from hub.ledger.audit.scope import Scope, announces, id_list, keeps_lots, text
 from hub.ledger.audit.session import Session
 
 
@@ -229,7 +229,7 @@ async def _exact(session: Session, scope: Scope, flags: _Flags) -> list[Violatio
     s = session.sum
     if flags.books:
         books = " OR ".join(
-            f"(a.brand_id = {b} AND a.asset = '{asset}' AND a.asset_code = '{code}')"
+            f"(a.brand_id = {int(b)} AND a.asset = {text(asset)} AND a.asset_code = {text(code)})"
             for b, asset, code in sorted(flags.books)
         )
         await check(

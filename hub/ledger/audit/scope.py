@@ -43,6 +43,12 @@ class Scope:
         return f"{column} IN (SELECT id FROM account WHERE brand_id = {int(self.brand_id)})"
 
 
+def text(value: str) -> str:
+    """An SQL string literal. The audit's SQL carries values inline (ids, names from the ledger's own
+    rows), never caller input; quotes are still doubled so that any value stays a value."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def id_list(ids: set[int] | list[int]) -> str:
     """An SQL list of ids for ``IN (...)``; never empty, so that the SQL stays valid."""
     return ", ".join(str(int(i)) for i in sorted(ids)) or "NULL"

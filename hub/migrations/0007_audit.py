@@ -5,22 +5,29 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
 
-# PostgreSQL's SUM(bigint) adds in numeric, several times slower than integer addition over millions of
-# rows; the audit sums with this one instead. Overflow raises an error, it never wraps. SQLite's SUM is
-# already an integer sum that raises on overflow.
-HUB_SUM = (
-    "CREATE AGGREGATE hub_sum(bigint) (SFUNC = int8pl, STYPE = bigint, COMBINEFUNC = int8pl, PARALLEL = SAFE)"
-)
+# Two helpers for the audit's SQL (hub/ledger/audit/fingerprints.py); SQLite gets its own versions from
+# the audit's connection.
+# - hub_sum: PostgreSQL's SUM(bigint) adds in numeric, several times slower than integer addition over
+#   millions of rows. Overflow raises an error, it never wraps (as SQLite's SUM).
+# - hub_hash: a keyed hash of all 64 bits of a bigint. hashint8extended alone folds the high half into
+#   the low one, so values like b and 2^32 + (b XOR 1) would collide whatever the key. An SQL function
+#   of one expression, which the planner inlines.
+AUDIT_SQL = """
+CREATE AGGREGATE hub_sum(bigint) (SFUNC = int8pl, STYPE = bigint, COMBINEFUNC = int8pl, PARALLEL = SAFE);
+CREATE FUNCTION hub_hash(value bigint, seed bigint) RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT hashint8extended(value >> 32, hashint8extended(value & 4294967295, seed)) $$;
+"""
+DROP_AUDIT_SQL = "DROP FUNCTION hub_hash(bigint, bigint); DROP AGGREGATE hub_sum(bigint);"
 
 
-async def add_hub_sum(apps, state_editor) -> None:
+async def add_audit_sql(apps, state_editor) -> None:
     if state_editor.client.capabilities.dialect == "postgres":
-        await state_editor.client.execute_script(HUB_SUM)
+        await state_editor.client.execute_script(AUDIT_SQL)
 
 
-async def drop_hub_sum(apps, state_editor) -> None:
+async def drop_audit_sql(apps, state_editor) -> None:
     if state_editor.client.capabilities.dialect == "postgres":
-        await state_editor.client.execute_script("DROP AGGREGATE hub_sum(bigint)")
+        await state_editor.client.execute_script(DROP_AUDIT_SQL)
 
 
 class Migration(migrations.Migration):
@@ -66,5 +73,5 @@ class Migration(migrations.Migration):
             options={'table': 'audit_account_state', 'app': 'models', 'unique_together': (('scope', 'account'),), 'pk_attr': 'id', 'table_description': "An account's balance and sequence as the latest checkpoint of a scope proved them."},
             bases=['Model'],
         ),
-        ops.RunPython(add_hub_sum, reverse_code=drop_hub_sum),
+        ops.RunPython(add_audit_sql, reverse_code=drop_audit_sql),
     ]

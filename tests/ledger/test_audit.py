@@ -83,6 +83,13 @@ async def test_a_clean_ledger_audits_clean(world: World) -> None:
                 "OUTBOX_EVENT_WITHOUT_POSTING",
             },
         ),
+        # 2³² + (b XOR 1): the same as b to PostgreSQL's hashint8extended, which folds a bigint into
+        # 32 bits whatever the key; the audit's hub_hash reads all 64.
+        (
+            "UPDATE posting SET balance_after = 4294967296 + (balance_after | 1) - (balance_after & 1)"
+            " WHERE id = {first}",
+            {"BROKEN_HISTORY"},
+        ),
         (
             "UPDATE lot_allocation SET amount = amount + 1 WHERE transaction_id = {redeem}",
             {"DEBIT_NOT_ALLOCATED", "LOT_ALLOCATION_MISMATCH"},

@@ -14,6 +14,9 @@ takes joins and groupings by transaction over the whole ledger, which on Postgre
   two primes (about 2⁻⁶² together).
 
 The keys are drawn afresh for every run (``Keys.fresh``), so nobody can shape a change to cancel out.
+``hub_hash(value, seed)`` is a keyed hash of all 64 bits of ``value``: on PostgreSQL two rounds of
+``hashint8extended`` (which alone folds a bigint into 32 bits, so that values like ``b`` and
+``2³² + (b XOR 1)`` collide whatever the key), on SQLite SipHash (``session.py``).
 An account, lot or book whose fingerprints differ is then checked exactly with ordinary SQL, which
 names the offending rows; a clean ledger never runs those queries. Every sum stays below 2⁶³: terms
 are below 2³¹ and a scope has fewer than 2³² rows.
@@ -31,7 +34,7 @@ PRIMES = (2_147_483_647, 2_147_483_629)  # the two largest primes below 2³¹
 
 @dataclass(frozen=True)
 class Keys:
-    """Random seeds for ``hashint8extended``: one run's keys."""
+    """Random seeds for ``hub_hash``: one run's keys."""
 
     transaction: tuple[int, int]  # k(transaction): postings, lots and allocations of one transaction
     lot: tuple[int, int]  # k(lot): what a lot lost and what its allocations drew
@@ -48,7 +51,7 @@ class Keys:
 
 def term(value: str, key: str, seed: int, prime: int) -> str:
     """``value · k(key) mod prime``; ``value`` is reduced first so that the product fits in 62 bits."""
-    k = f"((hashint8extended({key}, {seed}) & {MASK}) % {prime})"
+    k = f"((hub_hash({key}, {seed}) & {MASK}) % {prime})"
     return f"(((({value}) % {prime} + {prime}) % {prime}) * {k} % {prime})"
 
 
@@ -60,7 +63,7 @@ def hash_halves(*parts: str, seed: int) -> list[str]:
     """Two independent 31-bit halves of a keyed 64-bit hash of ``parts`` (chained through the seed)."""
     h = str(seed)
     for part in parts:
-        h = f"hashint8extended({part}, {h})"
+        h = f"hub_hash({part}, {h})"
     return [f"({h} & {MASK})", f"(({h} >> 32) & {MASK})"]
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import struct
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ class Session:
     """Reads inside the audit's snapshot. The SQL is the same on both backends except ``sum``."""
 
     postgres: bool
-    # PostgreSQL's SUM(bigint) adds in numeric; hub_sum (migration 0003) adds bigints, as SQLite's SUM.
+    # PostgreSQL's SUM(bigint) adds in numeric; hub_sum (migration 0006) adds bigints, as SQLite's SUM.
     sum: str
 
     async def rows(self, sql: str) -> list[Sequence[Any]]:
@@ -128,8 +129,8 @@ class SqliteSession(Session):
 
     def __init__(self, path: str) -> None:
         self.conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-        # PostgreSQL's keyed 64-bit hash under the same name, so that the audit's SQL is the same.
-        self.conn.create_function("hashint8extended", 2, _hash, deterministic=True)
+        # The audit's keyed hash under the name migration 0006 gives it on PostgreSQL.
+        self.conn.create_function("hub_hash", 2, _hash, deterministic=True)
         self.lock = asyncio.Lock()
 
     async def _call(self, fn: Callable[[], Any]) -> Any:
@@ -152,8 +153,16 @@ class SqliteSession(Session):
             after = rows[-1][0]
 
 
+_SEED_AND_VALUE = struct.Struct(">qq")
+
+
 def _hash(value: int, seed: int) -> int:
-    return hash((seed, value))  # a signed 64-bit int, like PostgreSQL's hashint8extended
+    """SipHash of the seed and the value: Python's hash of bytes, keyed per process, a signed 64-bit int.
+
+    Not the hash of a tuple of ints: that one is nearly additive in its last item, so two changes of one
+    apart could cancel out in a sum of hashes.
+    """
+    return hash(_SEED_AND_VALUE.pack(seed, value))
 
 
 @asynccontextmanager

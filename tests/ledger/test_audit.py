@@ -243,3 +243,43 @@ def test_cli_reports_bad_arguments_without_a_traceback(settings: Settings) -> No
         out = _cli(settings.database_url, *args)
         assert out.returncode == 2, out
         assert out.stderr.startswith("error: ") and "Traceback" not in out.stderr
+
+
+async def test_settlement_that_is_not_mirrored_is_found(world: World) -> None:
+    """Each brand's side balances against its own clearing account, so only the mirror check sees that
+    brand B is owed less than brand A owes it."""
+    from itertools import count
+
+    from hub.ledger.accounts import AccountRef
+    from hub.ledger.commands import Command, Leg
+    from hub.ledger.engine import post
+    from hub.ledger.idempotency import IdempotencyClaim
+    from hub.models import Asset, TransactionKind
+
+    a, b = pk(world.a.id), pk(world.b.id)
+    assert (await audit(a)).ok  # a checkpoint for the incremental run below
+    partnership, n = 700_000 + a, count()
+    payable = AccountRef.party(a, AccountKind.PAYABLE, partnership_id=partnership, counterparty_id=b)
+    receivable = AccountRef.party(b, AccountKind.RECEIVABLE, partnership_id=partnership, counterparty_id=a)
+    clearing_a = AccountRef.system(a, AccountKind.CLEARING, asset=Asset.SETTLEMENT)
+    clearing_b = AccountRef.system(b, AccountKind.CLEARING, asset=Asset.SETTLEMENT)
+
+    def settle(owed: int, owed_to: int) -> Command:
+        legs = (
+            Leg(payable, -owed),
+            Leg(clearing_a, owed),
+            Leg(receivable, owed_to),
+            Leg(clearing_b, -owed_to),
+        )
+        return Command(
+            TransactionKind.SETTLE, a, legs, IdempotencyClaim("audit-test", f"s{a}-{next(n)}", "h")
+        )
+
+    mirrored, unmirrored = await post([settle(1_200, 1_200), settle(1_200, 1_000)])
+    reports = [await audit(a, incremental=True), await audit(a), await audit(b)]
+    assert [str(r.mode) for r in reports] == ["incremental", "full", "full"]
+    for report in reports:
+        assert [(v.check, v.subject) for v in report.violations] == [
+            ("SETTLEMENT_NOT_MIRRORED", f"transaction {unmirrored.transaction.id}")  # type: ignore[union-attr]
+        ], report.violations
+    assert mirrored.transaction.id != unmirrored.transaction.id  # type: ignore[union-attr]

@@ -77,6 +77,40 @@ async def duplicate_keys(session: Session, scope: Scope, new_after: int | None =
     return [Violation("DUPLICATE_IDEMPOTENCY_KEY", f"key {r[0]}/{r[1]}", f"{r[2]} uses") for r in rows]
 
 
+# The two sides of a partnership's settlement: what one brand owes under it, what the other is owed.
+PARTY_KINDS = "('payable', 'receivable')"
+
+
+def unmirrored_settlements(scope: Scope, s: str, transactions: str | None = None) -> str:
+    """Transactions whose payable and receivable postings under one partnership do not cancel out.
+
+    Each brand's side of a settlement already balances against its own clearing account; this checks
+    that what one brand owes the other, the other is owed. A brand's audit checks the partnerships it
+    is part of, reading the other brand's side too. ``transactions`` limits it to a subquery of ids.
+    """
+    mine = ""
+    if scope.brand_id is not None:
+        mine = (
+            " AND a.partnership_id IN (SELECT partnership_id FROM account"
+            f" WHERE brand_id = {int(scope.brand_id)} AND partnership_id IS NOT NULL)"
+        )
+    only = "" if transactions is None else f" AND p.transaction_id IN ({transactions})"
+    return (
+        f"SELECT p.transaction_id, a.partnership_id, a.asset, a.asset_code, {s}(p.amount) FROM posting p"
+        f" JOIN account a ON a.id = p.account_id WHERE a.kind IN {PARTY_KINDS}"
+        f" AND a.partnership_id IS NOT NULL{mine}{only}"
+        " GROUP BY p.transaction_id, a.partnership_id, a.asset, a.asset_code"
+        f" HAVING {s}(p.amount) <> 0"
+    )
+
+
+def settlement_shape(r: Sequence[Any]) -> tuple[str, str]:
+    return (
+        f"transaction {r[0]}",
+        f"partnership {r[1]}: payable and receivable {book_name(r[2], r[3])} sum to {r[4]}",
+    )
+
+
 def book_name(asset: str, code: str) -> str:
     return f"{asset}/{code}" if code else asset
 

@@ -28,6 +28,8 @@ from hub.ledger.audit.exact import (
     lot_shape,
     missing_shape,
     orphan_shape,
+    settlement_shape,
+    unmirrored_settlements,
 )
 from hub.ledger.audit.fingerprints import Keys, add, hash_halves, mod, sub, terms
 from hub.ledger.audit.report import Violation
@@ -208,6 +210,8 @@ async def run(session: Session, scope: Scope, keys: Keys) -> Outcome:
 
     out.violations += await _exact(session, scope, flags)
     out.violations += await duplicate_keys(session, scope)
+    rows = await session.rows(unmirrored_settlements(scope, session.sum))
+    out.violations += [Violation("SETTLEMENT_NOT_MIRRORED", *settlement_shape(r)) for r in rows]
     brand = f" WHERE t.brand_id = {int(scope.brand_id)}" if scope.brand_id is not None else ""
     (row,) = await session.rows(f"SELECT COUNT(*) FROM ledger_transaction t{brand}")
     out.transactions = int(row[0])

@@ -27,6 +27,8 @@ from hub.ledger.audit.exact import (
     lot_shape,
     missing_shape,
     orphan_shape,
+    settlement_shape,
+    unmirrored_settlements,
 )
 from hub.ledger.audit.report import Violation
 from hub.ledger.audit.scope import LOT_ACCOUNTS_SQL, Scope, id_list, keeps_lots
@@ -146,7 +148,8 @@ async def _history(since: _Since) -> list[Violation]:
 
 
 async def _double_entry(since: _Since) -> list[Violation]:
-    """Every new transaction, and every transaction with a new posting, balances per book."""
+    """Every new transaction, and every transaction with a new posting, balances per book, and its
+    settlement between partners is mirrored."""
     s = since.session.sum
     transactions = (
         f"SELECT p.transaction_id FROM posting p WHERE {since.postings}"
@@ -158,7 +161,7 @@ async def _double_entry(since: _Since) -> list[Violation]:
         f" AND {since.scope.accounts()} GROUP BY p.transaction_id, a.brand_id, a.asset, a.asset_code"
         f" HAVING {s}(p.amount) <> 0"
     )
-    return [
+    found = [
         Violation(
             "UNBALANCED_TRANSACTION",
             f"transaction {r[0]}",
@@ -166,6 +169,8 @@ async def _double_entry(since: _Since) -> list[Violation]:
         )
         for r in rows
     ]
+    rows = await since.session.rows(unmirrored_settlements(since.scope, s, transactions))
+    return found + [Violation("SETTLEMENT_NOT_MIRRORED", *settlement_shape(r)) for r in rows]
 
 
 async def _lots(

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -139,8 +140,14 @@ async def test_value_moved_between_brands_unbalances_both(world: World) -> None:
                 using_db=conn,
             )
         await Lot.create(account_id=member.id, transaction_id=txn.id, amount=50, remaining=50, using_db=conn)
+        # Published already: this test is about the audit, not about the relay delivering it.
         await OutboxEvent.create(
-            account_id=member.id, sequence=member.sequence, channel="-", payload={}, using_db=conn
+            account_id=member.id,
+            sequence=member.sequence,
+            channel="-",
+            payload={},
+            published_at=datetime.now(UTC),
+            using_db=conn,
         )
     for brand in (world.a, world.b):
         report = await audit(pk(brand.id))
@@ -178,9 +185,12 @@ async def test_a_duplicated_idempotency_key_is_found(
                 found = [v.subject for v in report.violations if v.check == "DUPLICATE_IDEMPOTENCY_KEY"]
                 assert found == expected and len(report.violations) == 1, report.violations
         finally:
-            await conn.execute_script(
+            await tamper(
                 f"DELETE FROM ledger_transaction WHERE idempotency_key = '{original.idempotency_key}'"
-                f" AND id > {original.id}; ALTER TABLE ledger_transaction ADD CONSTRAINT {constraint}"
+                f" AND id > {original.id}"
+            )
+            await conn.execute_script(
+                f"ALTER TABLE ledger_transaction ADD CONSTRAINT {constraint}"
                 " UNIQUE (idempotency_scope, idempotency_key)"
             )
         return

@@ -62,7 +62,7 @@ class Session:
     """Reads inside the audit's snapshot. The SQL is the same on both backends except ``sum``."""
 
     postgres: bool
-    # PostgreSQL's SUM(bigint) adds in numeric; hub_sum (migration 0006) adds bigints, as SQLite's SUM.
+    # PostgreSQL's SUM(bigint) adds in numeric; hub_sum (migration 0007_audit) adds bigints, as SQLite's SUM.
     sum: str
 
     async def rows(self, sql: str) -> list[Sequence[Any]]:
@@ -129,7 +129,7 @@ class SqliteSession(Session):
 
     def __init__(self, path: str) -> None:
         self.conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-        # The audit's keyed hash under the name migration 0006 gives it on PostgreSQL.
+        # The audit's keyed hash under the name migration 0007_audit gives it on PostgreSQL.
         self.conn.create_function("hub_hash", 2, _hash, deterministic=True)
         self.lock = asyncio.Lock()
 

@@ -34,8 +34,18 @@ class Membership(Model):
         "models.Membership", related_name="referrals", null=True, on_delete=fields.RESTRICT
     )
     referrer_id: int | None
+    # The member's latest purchase (null: none yet), kept by the purchase path (hub/resolvers/earning.py):
+    # a retry changes nothing and a purchase recorded late never moves them back. Segments (bulk grants)
+    # and lapsed members read them.
+    last_purchase_at = fields.DatetimeField(null=True)
+    last_purchase_store: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+        "models.Store", related_name="last_purchase_memberships", null=True, on_delete=fields.RESTRICT
+    )
+    last_purchase_store_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "membership"
         unique_together = (("member", "brand"),)
+        # A brand's members by their latest purchase: segments, lapsed members.
+        indexes = (("brand_id", "last_purchase_at"),)

@@ -20,7 +20,16 @@ from hub.ledger.audit import audit
 from hub.ledger.commands import Command, Leg
 from hub.ledger.engine import post
 from hub.ledger.idempotency import IdempotencyClaim
-from hub.models import Account, Brand, LedgerTransaction, Lot, OutboxEvent, Posting, TransactionKind
+from hub.models import (
+    Account,
+    Brand,
+    LedgerTransaction,
+    Lot,
+    Membership,
+    OutboxEvent,
+    Posting,
+    TransactionKind,
+)
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -161,7 +170,9 @@ async def main(url: str) -> dict[str, object]:
         except Exception:  # noqa: BLE001 - the unique index holds
             duplicate_key_refused = True
         brand = await Brand.get(id=1)
+        membership = await Membership.get(id=7)
         return {
+            "membership_activity": [membership.last_purchase_at, membership.last_purchase_store_id],
             "brand_settings": [brand.timezone, brand.point_value_points, brand.point_value_fen],
             "accounts": await Account.all().count(),
             "postings": await Posting.all().count(),

@@ -47,3 +47,16 @@ class TransactionKind(StrEnum):
     TOP_UP = "top_up"
     PARTNER_REDEEM = "partner_redeem"
     SETTLE = "settle"
+    CHECK_IN = "check_in"  # a daily check-in's reward (engagement)
+    EVENT_REWARD = "event_reward"  # an HQ-defined engagement event reported for a member
+    GRANT = "grant"  # one member's points of a bulk grant (a background job)
+
+
+class LimitPeriod(StrEnum):
+    """The window a per-member limit counts in, reckoned in the brand's time zone."""
+
+    TOTAL = "total"  # ever
+    DAY = "day"
+    WEEK = "week"  # ISO weeks, Monday to Sunday
+    MONTH = "month"
+    YEAR = "year"

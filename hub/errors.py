@@ -24,6 +24,10 @@ class ErrorCode(StrEnum):
     LIMIT_REACHED = "LIMIT_REACHED"
     INVALID_CODE = "INVALID_CODE"
     RATE_LIMITED = "RATE_LIMITED"
+    # The brand has no daily check-in, or HQ turned it off.
+    CHECK_IN_CLOSED = "CHECK_IN_CLOSED"
+    # HQ turned this engagement event off: it is not rewarded.
+    EVENT_INACTIVE = "EVENT_INACTIVE"
 
 
 class DomainError(Exception):

@@ -3,6 +3,8 @@
 from hub.models.audit import AuditAccountState, AuditCheckpoint, AuditMode
 from hub.models.auth import ApiKey, LoginCode, LoginThrottle, Role
 from hub.models.brands import Brand, Store
+from hub.models.engagement import CheckIn, CheckInProgram, EngagementEvent, EngagementEventReward, LimitPeriod
+from hub.models.grants import GrantPlan, GrantRecipient
 from hub.models.installation import Installation
 from hub.models.jobs import FINISHED_STATUSES, Job, JobItemFailure, JobStatus
 from hub.models.ledger import (
@@ -29,12 +31,19 @@ __all__ = [
     "AuditCheckpoint",
     "AuditMode",
     "Brand",
+    "CheckIn",
+    "CheckInProgram",
+    "EngagementEvent",
+    "EngagementEventReward",
+    "GrantPlan",
+    "GrantRecipient",
     "Installation",
     "Job",
     "JobItemFailure",
     "JobStatus",
     "LedgerCounter",
     "LedgerTransaction",
+    "LimitPeriod",
     "LoginCode",
     "LoginThrottle",
     "Lot",

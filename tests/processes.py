@@ -133,13 +133,14 @@ def create_platform_key(env: dict[str, str]) -> str:
 
 
 class WorkerProcess:
-    """A ``hub worker`` process with the example job handlers (``tests/worker/run_worker.py``)."""
+    """A ``hub worker`` process with the example job handlers (``tests/worker/run_worker.py``), or the
+    handlers another ``module`` registers (``tests/grants/run_worker.py``)."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, module: str = "tests.worker.run_worker") -> None:
         self.log = log
         self._out = log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.worker.run_worker"],
+            [sys.executable, "-m", module],
             cwd=Path(__file__).resolve().parent.parent,
             env={**os.environ, **env},
             stdout=self._out,

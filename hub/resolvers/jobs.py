@@ -6,6 +6,8 @@ see none. A job the caller may not see answers NOT_FOUND, the same as a job that
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 from tortoise.queryset import QuerySet
 
 from hub import policy
@@ -15,9 +17,9 @@ from hub.events.broker import LocalBroker
 from hub.models import Job, JobItemFailure, JobStatus
 from hub.resolvers import access
 from hub.worker import store
-from hub.worker.events import publish_progress
+from hub.worker.events import JobProgress, job_progress, publish_progress
 
-__all__ = ["JobStatus", "cancel_job", "failed_items", "get_job", "readable_jobs"]
+__all__ = ["JobStatus", "cancel_job", "failed_items", "get_job", "readable_jobs", "watch_job"]
 
 
 async def readable_jobs(principal: Principal | None, brand_id: int | None = None) -> QuerySet[Job]:
@@ -55,3 +57,13 @@ async def cancel_job(principal: Principal | None, broker: LocalBroker, job_id: i
 
 def failed_items(job: Job) -> QuerySet[JobItemFailure]:
     return JobItemFailure.filter(job_id=job.id)
+
+
+async def watch_job(
+    principal: Principal | None, broker: LocalBroker, job_id: int
+) -> AsyncGenerator[JobProgress, None]:
+    """The job's progress now, then after every committed change, until it finishes (see
+    ``hub.worker.events.job_progress``). A job out of the caller's reach is NOT_FOUND."""
+    job = await get_job(principal, job_id, "jobId", policy.WATCH_JOB)
+    async for event in job_progress(broker, job.id):
+        yield event

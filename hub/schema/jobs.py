@@ -1,8 +1,8 @@
-"""Background jobs for HQ and the platform: read progress, cancel."""
+"""Background jobs for HQ and the platform: read progress, follow it live, cancel."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any
@@ -189,3 +189,45 @@ class JobMutation:
             return {"job": Job.from_model(job)}
 
         return await mutate(CancelJobPayload, run)
+
+
+@strawberry.type(description="A job's state after one committed change: its progress as a worker saved it.")
+class JobProgressEvent:
+    job_id: relay.GlobalID = strawberry.field(description="The job.")
+    status: JobStatusEnum = strawberry.field(description="Where the job is in its life.")
+    progress: JobProgress = strawberry.field(description="How far it got.")
+    revision: BigInt = strawberry.field(
+        description="Grows with every change of the job; an event never has a lower one than the last."
+    )
+    updated_at: datetime = strawberry.field(description="When the job's row changed.")
+
+
+@strawberry.type
+class JobSubscription:
+    @strawberry.subscription(
+        description=(
+            "Brand HQ or platform: a job's progress, live. The first event is the job as it is now;"
+            " then one event per saved change (after each chunk), never going backwards; the stream"
+            " ends after the job is done, failed or cancelled. Events are at most once: one that is"
+            " lost is superseded by the next, and job(id) always has the latest."
+        ),
+        extensions=[Authorize(policy.WATCH_JOB)],
+    )
+    async def job_progress(
+        self,
+        info: Info,
+        job_id: Annotated[relay.GlobalID, strawberry.argument(description="The job's id.")],
+    ) -> AsyncGenerator[JobProgressEvent, None]:
+        pk = decode_id(job_id, "Job", "jobId")
+        async for event in service.watch_job(info.context.principal, info.context.services.broker, pk):
+            yield JobProgressEvent(
+                job_id=relay.GlobalID("Job", str(event.job_id)),
+                status=JobStatusEnum(event.status.value),
+                progress=JobProgress(
+                    total=None if event.total is None else BigInt(event.total),
+                    done=BigInt(event.done),
+                    failed=BigInt(event.failed),
+                ),
+                revision=BigInt(event.revision),
+                updated_at=event.updated_at,
+            )

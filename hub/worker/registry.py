@@ -52,4 +52,6 @@ def default_registry() -> Registry:
     here, e.g. ``registry.add(BulkGrant())`` and
     ``registry.add_schedule(Schedule("expire-lots", "expiry.run", timedelta(minutes=10)))``.
     """
-    return Registry()
+    from hub.resolvers.grant_job import BulkGrantJob
+
+    return Registry([BulkGrantJob()])

@@ -101,6 +101,19 @@ ISSUE_TOKEN = _declare("token.issue", {BRAND, STORE}, Scope.MEMBERSHIP, "issue a
 READ_JOB = _declare("job.read", {PLATFORM, BRAND}, Scope.BRAND, "read a background job")
 LIST_JOBS = _declare("job.list", {PLATFORM, BRAND}, Scope.BRAND, "list background jobs")
 CANCEL_JOB = _declare("job.cancel", {PLATFORM, BRAND}, Scope.BRAND, "cancel a background job")
+WATCH_JOB = _declare("job.watch", {PLATFORM, BRAND}, Scope.BRAND, "watch a background job's progress live")
+# Engagement (docs/engagement.md): check-in, events, bulk grants. Reading a brand's check-in rewards and
+# events is brand.read; a membership's check-ins, membership.read; a bulk grant, job.read.
+CHECK_IN = _declare("checkin.perform", {STORE, MEMBER}, Scope.MEMBERSHIP, "check a member in for today")
+SET_CHECK_IN_PROGRAM = _declare(
+    "checkin.configure", {BRAND}, Scope.BRAND, "set the brand's daily check-in rewards"
+)
+DEFINE_EVENT = _declare("event.define", {BRAND}, Scope.BRAND, "create or change an engagement event")
+REPORT_EVENT = _declare(
+    "event.report", {BRAND, STORE}, Scope.MEMBERSHIP, "report an engagement event for a member"
+)
+START_BULK_GRANT = _declare("grant.start", {BRAND}, Scope.BRAND, "grant or deduct points for a segment")
+COUNT_SEGMENT = _declare("segment.count", {PLATFORM, BRAND}, Scope.BRAND, "count a segment's members")
 REQUEST_CODE = _declare("login.requestCode", ANY, Scope.NONE, "ask for a login code", public=True)
 VERIFY_CODE = _declare(
     "login.verifyCode", ANY, Scope.NONE, "trade a code for an all-brands token", public=True

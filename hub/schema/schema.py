@@ -17,16 +17,19 @@ from hub.errors import RequestErrorCode
 from hub.schema.audit import AuditQuery
 from hub.schema.authorize import Authorize
 from hub.schema.brands import BrandMutation, BrandQuery
+from hub.schema.checkin import CheckInMutation, CheckInQuery
 from hub.schema.common import BIGINT_SCALAR, BigInt
 from hub.schema.extensions import Hardening, is_expected, shape_errors
+from hub.schema.grants import GrantMutation, GrantQuery
 from hub.schema.introspection import IntrospectionGate
-from hub.schema.jobs import Job, JobMutation, JobQuery
+from hub.schema.jobs import Job, JobMutation, JobQuery, JobSubscription
 from hub.schema.keys import ApiKey, KeyMutation, KeyQuery
 from hub.schema.login import LoginMutation
 from hub.schema.members import MemberMutation, MemberQuery
 from hub.schema.nodes import Brand, LedgerTransaction, Membership, Store
 from hub.schema.points import PointsMutation
-from hub.schema.subscriptions import Subscription
+from hub.schema.rewards import EngagementEvent, RewardsMutation, RewardsQuery
+from hub.schema.subscriptions import Subscription as BalanceSubscription
 from hub.schema.validation_rules import limit_rules
 from hub.settings import Settings
 
@@ -36,7 +39,9 @@ log = logging.getLogger("hub.errors")
 def _query_type() -> type:
     # Built per schema: Strawberry's relay node field can belong to one schema only.
     @strawberry.type
-    class Query(BrandQuery, MemberQuery, AuditQuery, KeyQuery, JobQuery):
+    class Query(
+        BrandQuery, MemberQuery, AuditQuery, KeyQuery, JobQuery, CheckInQuery, RewardsQuery, GrantQuery
+    ):
         node: strawberry.relay.Node | None = strawberry.relay.node(
             description=(
                 "Any object by its global id; null when it does not exist or is out of the caller's"
@@ -49,7 +54,22 @@ def _query_type() -> type:
 
 
 @strawberry.type
-class Mutation(BrandMutation, KeyMutation, LoginMutation, MemberMutation, PointsMutation, JobMutation):
+class Mutation(
+    BrandMutation,
+    KeyMutation,
+    LoginMutation,
+    MemberMutation,
+    PointsMutation,
+    JobMutation,
+    CheckInMutation,
+    RewardsMutation,
+    GrantMutation,
+):
+    pass
+
+
+@strawberry.type
+class Subscription(BalanceSubscription, JobSubscription):
     pass
 
 
@@ -109,7 +129,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=_query_type(),
         mutation=Mutation,
         subscription=Subscription,
-        types=[Brand, Store, Membership, LedgerTransaction, ApiKey, Job],
+        types=[Brand, Store, Membership, LedgerTransaction, ApiKey, Job, EngagementEvent],
         extensions=extensions,
         config=StrawberryConfig(scalar_map={BigInt: BIGINT_SCALAR}),
     )

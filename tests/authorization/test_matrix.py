@@ -151,6 +151,7 @@ async def _found_in_pages(c: Ctx, field: str, wanted: str, token: str | None) ->
 
 
 NODE = "query($id: ID!) { node(id: $id) { id } }"
+EVENT = "authz_survey"  # an engagement event of brand A that any member may report 1,000 times
 
 
 @scenario(POLICY["brand.create"])
@@ -313,6 +314,57 @@ async def cancel_job(c: Ctx, t: str | None) -> str:
     return await _mutation(c, "cancelJob", {"jobId": await _job_of_a(c)}, t)
 
 
+JOB_PROGRESS = "subscription($j: ID!) { jobProgress(jobId: $j) { jobId status revision } }"
+
+
+@scenario(POLICY["job.watch"])
+async def watch_job(c: Ctx, t: str | None) -> str:
+    first = await subscribe_first(c.app, c.schema, JOB_PROGRESS, {"j": await _job_of_a(c)}, t)
+    return outcome(first)
+
+
+@scenario(POLICY["checkin.perform"])
+async def check_in(c: Ctx, t: str | None) -> str:
+    return await _mutation(c, "checkIn", {"membershipId": c.membership}, t)
+
+
+@scenario(POLICY["checkin.configure"])
+async def configure_check_in(c: Ctx, t: str | None) -> str:
+    input = {"brandId": c.world.a.id, "dailyPoints": 1, "streakBonuses": [{"day": 7, "points": 5}]}
+    return await _mutation(c, "setCheckInProgram", input, t)
+
+
+@scenario(POLICY["event.define"])
+async def define_event(c: Ctx, t: str | None) -> str:
+    input = {"brandId": c.world.a.id, "code": f"authz{next(_n)}", "name": "Survey", "points": 5}
+    return await _mutation(c, "createEngagementEvent", input, t)
+
+
+@scenario(POLICY["event.report"])
+async def report_event(c: Ctx, t: str | None) -> str:
+    input = {"membershipId": c.membership, "eventCode": EVENT, "idempotencyKey": f"authz-{next(_n)}"}
+    return await _mutation(c, "reportEngagementEvent", input, t)
+
+
+@scenario(POLICY["grant.start"])
+async def start_bulk_grant(c: Ctx, t: str | None) -> str:
+    input = {
+        "brandId": c.world.a.id,
+        "name": "Nobody",
+        "reason": "authz",
+        "points": 1,
+        "segment": {"tiers": ["nobody"]},
+        "idempotencyKey": f"authz-{next(_n)}",
+    }
+    return await _mutation(c, "startBulkGrant", input, t)
+
+
+@scenario(POLICY["segment.count"])
+async def count_segment(c: Ctx, t: str | None) -> str:
+    query = "query($b: ID!) { segmentSize(brandId: $b, segment: {minPoints: 0}) }"
+    return await _query(c, query, {"b": c.world.a.id}, t)
+
+
 @scenario(POLICY["login.requestCode"])
 async def request_code(c: Ctx, t: str | None) -> str:
     return await _mutation(c, "requestLoginCode", {"phone": new_phone()}, t)
@@ -359,6 +411,12 @@ async def ctx(api: Api, app: Starlette, schema: Any, sent_codes: CapturingSender
     key = await api.mutate(
         "createApiKey", {"role": "STORE", "storeId": world.a.store_id}, world.a.hq, "apiKey { id }"
     )
+    program = {"brandId": world.a.id, "dailyPoints": 1}
+    assert (await api.mutate("setCheckInProgram", program, world.a.hq, "program { enabled }"))[
+        "userErrors"
+    ] == []
+    event = {"brandId": world.a.id, "code": EVENT, "name": "Survey", "points": 1, "limitPerMember": 1000}
+    assert (await api.mutate("createEngagementEvent", event, world.a.hq, "event { id }"))["userErrors"] == []
     tokens = {
         "anonymous": None,
         "platform": world.platform,

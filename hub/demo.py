@@ -8,7 +8,7 @@ from hub.auth import MemberTokens, Principal
 from hub.domain import Role
 from hub.ledger.engine import LedgerWriter
 from hub.models import ApiKey, Brand, Membership, Store
-from hub.resolvers import brands, keys, members, points
+from hub.resolvers import brands, checkin, grants, keys, members, points, rewards
 
 PLATFORM = Principal(Role.PLATFORM)
 SUPERMARKET = "FreshMart Supermarkets"
@@ -55,6 +55,24 @@ async def _seed_with(ledger: LedgerWriter) -> None:
     first = await Membership.filter(brand_id=mart.id).order_by("id").first()
     assert first is not None
     await points.adjust_points(ledger, mart_hq, first.id, 200, "Welcome gift", "demo-welcome")
+    # Engagement: a daily check-in with a weekly bonus, an event stores may report, and a bulk grant
+    # to the members enrolled at Xuhui (run by the embedded worker once the server is up).
+    await checkin.set_program(
+        mart_hq, mart.id, enabled=True, daily_points=5, streak_bonuses=[(7, 50)], cycle_days=7
+    )
+    await rewards.create_event(
+        mart_hq, mart.id, code="survey_2026", name="Completed the 2026 survey", points=100
+    )
+    await grants.start_bulk_grant(
+        mart_hq,
+        None,
+        mart.id,
+        name="Xuhui reopening",
+        reason="Thanks for shopping at Xuhui",
+        points=30,
+        segment=grants.SegmentFields(join_store_ids=[mart_stores[0].id]),
+        idempotency_key="demo-xuhui-reopening",
+    )
 
 
 async def seed_demo(tokens: MemberTokens) -> dict[str, str]:

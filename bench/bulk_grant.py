@@ -46,7 +46,7 @@ from bench.pos_mix import (
     summary,
     wait_ready,
 )
-from bench.preload import _asyncpg_dsn, preload, recreate_database
+from bench.preload import asyncpg_dsn, preload, recreate_database
 
 PORT = 8160
 JOB = (
@@ -84,7 +84,7 @@ def spawn(args: argparse.Namespace, argv: list[str], log: str) -> subprocess.Pop
 
 
 async def fetch(args: argparse.Namespace, query: str, *values: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(_asyncpg_dsn(args.database_url))
+    conn = await asyncpg.connect(asyncpg_dsn(args.database_url))
     try:
         return list(await conn.fetch(query, *values))
     finally:

@@ -63,7 +63,8 @@ async def timed_audit(**kwargs: Any) -> dict[str, Any]:
 async def write_postings(database_url: str, count: int, seed: int) -> float:
     """``count`` postings (two per transaction) through the engine: 3 earns to 1 redemption."""
     from hub.auth import Principal
-    from hub.models import Role
+    from hub.domain import Role
+    from hub.ledger.engine import LedgerWriter
     from hub.resolvers.points import record_purchase, redeem_points
 
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
@@ -77,18 +78,19 @@ async def write_postings(database_url: str, count: int, seed: int) -> float:
     rng, run = random.Random(seed), f"scale-{time.time_ns()}"
     queue = list(range(count // 2))
 
-    async def worker() -> None:
+    async def worker(ledger: LedgerWriter) -> None:
         while queue:
             i = queue.pop()
             m = rng.choice(members)
             store = Principal(Role.STORE, brand_id=m["brand_id"], store_id=m["store_id"])
             if i % 4 == 3:
-                await redeem_points(store, m["id"], rng.randint(1, 5), "bench", f"{run}-{i}")
+                await redeem_points(ledger, store, m["id"], rng.randint(1, 5), "bench", f"{run}-{i}")
             else:
-                await record_purchase(store, m["id"], rng.randint(100, 50_000), f"{run}-{i}")
+                await record_purchase(ledger, store, m["id"], rng.randint(100, 50_000), f"{run}-{i}")
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(16)))
+    async with LedgerWriter() as ledger:  # group commit, as in a hub process
+        await asyncio.gather(*(worker(ledger) for _ in range(16)))
     return time.perf_counter() - started
 
 
@@ -96,7 +98,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     from hub import db
 
     await recreate_database(args.database_url)
-    await db.init_db(args.database_url + "?maxsize=20")
+    await db.init_db(args.database_url + "?maxsize=10")
     results, have = [], 0
     try:
         for size in args.sizes:

@@ -24,6 +24,7 @@ class Asset(StrEnum):
     STORED_VALUE = "stored_value"  # prepaid money in fen; asset code `principal` or `bonus`
     SERVICE_PASS = "service_pass"  # uses left of one pass product (asset code = the product)
     SETTLEMENT = "settlement"  # money in fen one party owes another (partnerships, franchise stores)
+    COUPON = "coupon"  # coupons of one template (asset code = the template's code): one lot per coupon
 
 
 class AccountKind(StrEnum):
@@ -50,6 +51,7 @@ class TransactionKind(StrEnum):
     CHECK_IN = "check_in"  # a daily check-in's reward (engagement)
     EVENT_REWARD = "event_reward"  # an HQ-defined engagement event reported for a member
     GRANT = "grant"  # one member's points of a bulk grant (a background job)
+    COUPON_ISSUE = "coupon_issue"  # coupons issued to a member (by HQ, or bought with points)
 
 
 class LimitPeriod(StrEnum):
@@ -60,3 +62,11 @@ class LimitPeriod(StrEnum):
     WEEK = "week"  # ISO weeks, Monday to Sunday
     MONTH = "month"
     YEAR = "year"
+
+
+class CouponKind(StrEnum):
+    """What a coupon takes off a bill (the template says how much)."""
+
+    AMOUNT_OFF = "amount_off"  # a fixed amount, on a bill of at least the minimum
+    PERCENT_OFF = "percent_off"  # a share of the bill, rounded down, up to a cap
+    FREE_ITEM = "free_item"  # one line of the bill with the template's SKU, free (up to a cap)

@@ -28,6 +28,11 @@ class ErrorCode(StrEnum):
     CHECK_IN_CLOSED = "CHECK_IN_CLOSED"
     # HQ turned this engagement event off: it is not rewarded.
     EVENT_INACTIVE = "EVENT_INACTIVE"
+    # Spending (docs/spending.md).
+    ALREADY_USED = "ALREADY_USED"  # a coupon (or a named lot) another transaction already drew
+    COUPON_EXPIRED = "COUPON_EXPIRED"  # outside its validity
+    COUPON_NOT_APPLICABLE = "COUPON_NOT_APPLICABLE"  # another store, a bill below its minimum, no free item
+    NOT_AVAILABLE = "NOT_AVAILABLE"  # a coupon template that is inactive, not for sale, or sold out
 
 
 class DomainError(Exception):

@@ -10,7 +10,7 @@ once. ``post`` writes one batch in one database transaction:
    every account of the batch in one statement, in id order (so no two writers wait in a cycle);
 3. reads the open lots its debits need, in spending order;
 4. plans each command in memory, in order: balances, sequences, lots. A command that fails its own
-   checks (not enough points, named lots that do not cover it) is undone in memory and fails alone;
+   checks (not enough points, named lots already drawn: ALREADY_USED) is undone in memory and fails alone;
 5. writes what the plan says set-wise: transactions, postings, balances, lots, allocations and outbox
    rows, one statement each.
 
@@ -155,6 +155,15 @@ def _plan(
             counter.value = value
         for i, leg in enumerate(command.legs):
             acct = accounts[leg.account.key]
+            named: list[Any] = []
+            if leg.draw is not None and acct.keeps_lots:
+                # Named lots first: drawn since the command was built (a coupon used twice at once),
+                # they fail it with ALREADY_USED rather than as a balance the account lacks.
+                named = [lots_by_id.get(lot_id) for lot_id in leg.draw]
+                if any(lot is None or lot.account_id != acct.id for lot in named):
+                    raise CommandError(f"leg {i}: a named lot is not a lot of {acct.key}")
+                if sum(lot.remaining for lot in named) < -leg.amount:
+                    raise DomainError(ErrorCode.ALREADY_USED, "This was already used.")
             after = acct.balance + leg.amount
             if after < 0 and not acct.allow_negative:
                 code = policy(acct.asset, acct.kind).insufficient
@@ -169,10 +178,7 @@ def _plan(
                 continue
             if leg.amount < 0:
                 if leg.draw is not None:
-                    named = [lots_by_id.get(lot_id) for lot_id in leg.draw]
-                    if any(lot is None or lot.account_id != acct.id for lot in named):
-                        raise CommandError(f"leg {i}: a named lot is not an open lot of {acct.key}")
-                    drawn[i] = lotmod.draw(named, -leg.amount, lot_undo, exact=True)  # type: ignore[arg-type]
+                    drawn[i] = lotmod.draw(named, -leg.amount, lot_undo, exact=True)
                 else:
                     drawn[i] = lotmod.draw(acct.open_lots.lots, -leg.amount, lot_undo, exact=False)
                 planned.allocations.extend(drawn[i])
@@ -320,10 +326,10 @@ async def _write_batch(tx: Tx, commands: Sequence[Command], known: set[str]) -> 
     missing = named - lots_by_id.keys()
     if missing:
         for row in await tx.fetch(st.lots_by_id, d.rows_args(ID_COLUMNS, [(x,) for x in missing])):
-            if row["remaining"] > 0:
-                lots_by_id[row["id"]] = lotmod.stored_lot(
-                    row["id"], row["account_id"], row["remaining"], as_datetime(row["expires_at"])
-                )
+            # Spent ones too: drawing them fails the command alone (ALREADY_USED), not the batch.
+            lots_by_id[row["id"]] = lotmod.stored_lot(
+                row["id"], row["account_id"], row["remaining"], as_datetime(row["expires_at"])
+            )
 
     # 4. Plan each command in order; one that fails its own checks fails alone.
     plans: list[_Planned] = []

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import count
 
-from hub.ledger.commands import CommandError
+from hub.errors import DomainError, ErrorCode
 
 _new_lot_order = count(2**62)  # new lots sort after every stored one among equal expiry dates
 
@@ -63,8 +63,9 @@ Undo = list[tuple[LotState, int]]
 def draw(lots: list[LotState], amount: int, undo: Undo, exact: bool) -> list[tuple[LotState, int]]:
     """Take ``amount`` from ``lots`` in order; returns (lot, taken) pairs and logs the old remainders.
 
-    ``exact``: the lots were named by the command, so not covering the amount is the command's error;
-    otherwise the stored balance allowed the debit, and lots that do not cover it mean a corrupt ledger.
+    ``exact``: the lots were named by the command, so not covering the amount fails the command alone
+    (ALREADY_USED: drawn since); otherwise the stored balance allowed the debit, and lots that do not
+    cover it mean a corrupt ledger.
     """
     taken: list[tuple[LotState, int]] = []
     left = amount
@@ -80,7 +81,9 @@ def draw(lots: list[LotState], amount: int, undo: Undo, exact: bool) -> list[tup
         taken.append((lot, take))
     if left:
         if exact:
-            raise CommandError(f"the named lots do not cover a debit of {amount}")
+            # The lots were open when the command was built, and another command drew them since (a
+            # coupon used twice at once, a spend racing the expiry of the same lot): an expected failure.
+            raise DomainError(ErrorCode.ALREADY_USED, "This was already used.")
         raise RuntimeError(f"the lots of account {lots[0].account_id if lots else '?'} do not cover {amount}")
     return taken
 

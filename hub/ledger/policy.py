@@ -41,6 +41,8 @@ MAX_AMOUNT = {
     Asset.STORED_VALUE: 10**10,
     Asset.SERVICE_PASS: 10**6,
     Asset.SETTLEMENT: 10**14,
+    # Coupons count units: a member holds one lot of 1 per coupon; one command issues or uses a few.
+    Asset.COUPON: 1_000,
 }
 
 # Which kinds of account each asset has.
@@ -49,10 +51,12 @@ KINDS = {
     Asset.STORED_VALUE: {AccountKind.MEMBER, AccountKind.ISSUANCE, AccountKind.BURN},
     Asset.SERVICE_PASS: {AccountKind.MEMBER, AccountKind.ISSUANCE, AccountKind.BURN},
     Asset.SETTLEMENT: {AccountKind.PAYABLE, AccountKind.RECEIVABLE, AccountKind.CLEARING},
+    Asset.COUPON: {AccountKind.MEMBER, AccountKind.ISSUANCE, AccountKind.BURN},
 }
 
 # Assets whose member balances are kept in lots (expiry, maturity, the order debits draw in).
-_LOT_ASSETS = {Asset.POINTS, Asset.SERVICE_PASS}
+# A coupon is a lot of 1 (its expiry is the coupon's), and using one draws exactly that lot.
+_LOT_ASSETS = {Asset.POINTS, Asset.SERVICE_PASS, Asset.COUPON}
 # Kinds a member sees: their changes are balance events.
 _MEMBER_KINDS = {AccountKind.MEMBER, AccountKind.PENDING}
 # The brand's source, and what parties owe each other, may run below zero.

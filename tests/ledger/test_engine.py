@@ -318,7 +318,8 @@ async def test_service_passes_are_counted_uses_in_lots_and_expire_exactly(world:
         TransactionKind.EXPIRE, m.brand_id, (Leg(uses, -5, draw=(lots[early].id,)), Leg(burn, 5)), key()
     )
     results = await post([over, expire])
-    assert isinstance(results[0], CommandError)  # the named lot does not cover 5
+    # The named lot does not cover 5 (one use was drawn from it since): the command fails alone.
+    assert isinstance(results[0], DomainError) and results[0].code is ErrorCode.ALREADY_USED
     assert isinstance(results[1], Outcome)
     assert await balance(uses) == 10
     assert {lot.expires_at: lot.remaining for lot in await Lot.filter(account__key=uses.key)} == {
@@ -326,6 +327,21 @@ async def test_service_passes_are_counted_uses_in_lots_and_expire_exactly(world:
         late: 10,
     }
     assert (await audit(m.brand_id)).ok
+    # Drawn again, in a later batch, the spent lot is ALREADY_USED too; a lot of another account is a
+    # programming error.
+    again = Command(
+        TransactionKind.EXPIRE, m.brand_id, (Leg(uses, -1, draw=(lots[early].id,)), Leg(burn, 1)), key()
+    )
+    foreign = Command(
+        TransactionKind.EXPIRE,
+        m.brand_id,
+        (Leg(uses, -1, draw=(lots[early].id + 10**9,)), Leg(burn, 1)),
+        key(),
+    )
+    results = await post([again])
+    assert isinstance(results[0], DomainError) and results[0].code is ErrorCode.ALREADY_USED
+    assert isinstance((await post([foreign]))[0], CommandError)
+    assert await balance(uses) == 10
 
 
 async def test_settlement_between_two_brands(world: World) -> None:

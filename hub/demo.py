@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from hub.auth import MemberTokens, Principal
-from hub.domain import Role
+from hub.domain import CouponKind, Role
 from hub.ledger.engine import LedgerWriter
 from hub.models import ApiKey, Brand, Membership, Store
-from hub.resolvers import brands, checkin, grants, keys, members, points, rewards
+from hub.resolvers import brands, checkin, coupons, grants, keys, members, points, rewards
 
 PLATFORM = Principal(Role.PLATFORM)
 SUPERMARKET = "FreshMart Supermarkets"
@@ -73,6 +73,28 @@ async def _seed_with(ledger: LedgerWriter) -> None:
         segment=grants.SegmentFields(join_store_ids=[mart_stores[0].id]),
         idempotency_key="demo-xuhui-reopening",
     )
+    await _seed_spending(ledger, mart, mart_hq, first)
+
+
+async def _seed_spending(ledger: LedgerWriter, mart: Brand, hq: Principal, first: Membership) -> None:
+    """FreshMart's coupons: ¥10 off a bill of ¥50 (500 points, 30 days), and one for the first member."""
+    save10, _ = await coupons.create_template(
+        hq,
+        mart.id,
+        "save10",
+        "¥10 off ¥50",
+        coupons.TemplateTerms(
+            CouponKind.AMOUNT_OFF, amount_off_fen=1_000, min_bill_fen=5_000, valid_days=30, points_price=500
+        ),
+    )
+    await coupons.create_template(
+        hq,
+        mart.id,
+        "coffee",
+        "A free latte",
+        coupons.TemplateTerms(CouponKind.FREE_ITEM, free_item_sku="latte", max_off_fen=3_200, valid_days=7),
+    )
+    await coupons.issue_coupons(ledger, hq, save10.id, first.id, 1, "Welcome", "demo-coupon-welcome")
 
 
 async def seed_demo(tokens: MemberTokens) -> dict[str, str]:

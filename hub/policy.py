@@ -114,6 +114,14 @@ REPORT_EVENT = _declare(
 )
 START_BULK_GRANT = _declare("grant.start", {BRAND}, Scope.BRAND, "grant or deduct points for a segment")
 COUNT_SEGMENT = _declare("segment.count", {PLATFORM, BRAND}, Scope.BRAND, "count a segment's members")
+# Spending (docs/spending.md): coupons.
+MANAGE_COUPONS = _declare(
+    "coupon.manageTemplates", {BRAND}, Scope.BRAND, "define and change coupon templates"
+)
+READ_COUPON_TEMPLATES = _declare("coupon.readTemplates", ANY, Scope.BRAND, "list coupon templates")
+ISSUE_COUPONS = _declare("coupon.issue", {BRAND}, Scope.MEMBERSHIP, "give a member coupons")
+BUY_COUPON = _declare("coupon.buy", {STORE, MEMBER}, Scope.MEMBERSHIP, "buy a coupon with points")
+READ_COUPONS = _declare("coupon.read", ANY, Scope.MEMBERSHIP, "read a membership's coupons")
 REQUEST_CODE = _declare("login.requestCode", ANY, Scope.NONE, "ask for a login code", public=True)
 VERIFY_CODE = _declare(
     "login.verifyCode", ANY, Scope.NONE, "trade a code for an all-brands token", public=True

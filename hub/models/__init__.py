@@ -5,6 +5,7 @@ from hub.models.auth import ApiKey, LoginCode, LoginThrottle, Role
 from hub.models.brands import Brand, Store
 from hub.models.engagement import CheckIn, CheckInProgram, EngagementEvent, EngagementEventReward, LimitPeriod
 from hub.models.grants import GrantPlan, GrantRecipient
+from hub.models.coupons import CouponKind, CouponTemplate
 from hub.models.installation import Installation
 from hub.models.jobs import FINISHED_STATUSES, Job, JobItemFailure, JobStatus
 from hub.models.ledger import (
@@ -37,6 +38,8 @@ __all__ = [
     "EngagementEventReward",
     "GrantPlan",
     "GrantRecipient",
+    "CouponKind",
+    "CouponTemplate",
     "Installation",
     "Job",
     "JobItemFailure",

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from functools import cache
 from typing import Any
 
-from hub.models import Brand, LedgerTransaction, Store
+from hub.models import Brand, CouponTemplate, LedgerTransaction, Membership, Store
 
 
 @cache
@@ -29,3 +29,5 @@ def rows_by_id(model: Any) -> Callable[[list[int]], Awaitable[list[Any]]]:
 brands = rows_by_id(Brand)
 stores = rows_by_id(Store)
 transactions = rows_by_id(LedgerTransaction)
+coupon_templates = rows_by_id(CouponTemplate)
+memberships = rows_by_id(Membership)

@@ -82,6 +82,15 @@ class HubContext:
         return self.loaders.get(batch.transactions)
 
     @property
+    def coupon_templates(self) -> DataLoader[int, Any]:
+        return self.loaders.get(batch.coupon_templates)
+
+    @property
+    def memberships(self) -> DataLoader[int, Any]:
+        """Membership id -> row, for what an authorised object points at (a coupon's holder)."""
+        return self.loaders.get(batch.memberships)
+
+    @property
     def points(self) -> DataLoader[int, PointsView]:
         """Membership id -> its points (available, pending, sequence)."""
         return self.loaders.get(points_of)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import strawberry
 from strawberry import relay
@@ -23,6 +23,7 @@ from hub.schema.context import Info
 
 if TYPE_CHECKING:
     from hub.resolvers.points import TransactionRecord
+    from hub.schema.coupons import Coupon, CouponStatusEnum
 
 TransactionKindEnum = strawberry.enum(domain.TransactionKind, name="TransactionKind")
 RoleEnum = strawberry.enum(domain.Role, name="Role")
@@ -209,6 +210,24 @@ class Membership(relay.Node):
         return PointsBalance(
             available=BigInt(view.available), pending=BigInt(view.pending), sequence=BigInt(view.sequence)
         )
+
+    @strawberry.field(
+        description="The membership's coupons, newest first (optionally of one status).",
+        extensions=[Authorize(policy.READ_COUPONS)],
+    )
+    async def coupons(
+        self,
+        info: Info,
+        status: Annotated[
+            Annotated[CouponStatusEnum, strawberry.lazy("hub.schema.coupons")] | None,
+            strawberry.argument(description="Only coupons in this status."),
+        ] = None,
+        first: Annotated[int, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[Annotated[Coupon, strawberry.lazy("hub.schema.coupons")]]:
+        from hub.schema.coupons import coupons_connection
+
+        return await coupons_connection(info, self.model, status, first, after)
 
     @strawberry.field(description="Changes to this membership's points, newest first.")
     async def history(self, info: Info, first: int = 20, after: str | None = None) -> Connection[LedgerEntry]:

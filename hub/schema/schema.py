@@ -19,6 +19,7 @@ from hub.schema.authorize import Authorize
 from hub.schema.brands import BrandMutation, BrandQuery
 from hub.schema.checkin import CheckInMutation, CheckInQuery
 from hub.schema.common import BIGINT_SCALAR, BigInt
+from hub.schema.coupons import Coupon, CouponMutation, CouponQuery, CouponTemplate
 from hub.schema.extensions import Hardening, is_expected, shape_errors
 from hub.schema.grants import GrantMutation, GrantQuery
 from hub.schema.introspection import IntrospectionGate
@@ -40,7 +41,15 @@ def _query_type() -> type:
     # Built per schema: Strawberry's relay node field can belong to one schema only.
     @strawberry.type
     class Query(
-        BrandQuery, MemberQuery, AuditQuery, KeyQuery, JobQuery, CheckInQuery, RewardsQuery, GrantQuery
+        BrandQuery,
+        MemberQuery,
+        AuditQuery,
+        KeyQuery,
+        JobQuery,
+        CheckInQuery,
+        RewardsQuery,
+        GrantQuery,
+        CouponQuery,
     ):
         node: strawberry.relay.Node | None = strawberry.relay.node(
             description=(
@@ -64,6 +73,7 @@ class Mutation(
     CheckInMutation,
     RewardsMutation,
     GrantMutation,
+    CouponMutation,
 ):
     pass
 
@@ -129,7 +139,17 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=_query_type(),
         mutation=Mutation,
         subscription=Subscription,
-        types=[Brand, Store, Membership, LedgerTransaction, ApiKey, Job, EngagementEvent],
+        types=[
+            Brand,
+            Store,
+            Membership,
+            LedgerTransaction,
+            ApiKey,
+            Job,
+            EngagementEvent,
+            CouponTemplate,
+            Coupon,
+        ],
         extensions=extensions,
         config=StrawberryConfig(scalar_map={BigInt: BIGINT_SCALAR}),
     )

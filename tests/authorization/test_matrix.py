@@ -365,6 +365,86 @@ async def count_segment(c: Ctx, t: str | None) -> str:
     return await _query(c, query, {"b": c.world.a.id}, t)
 
 
+async def _coupon_template_of_a(c: Ctx) -> str:
+    created = await c.api.mutate(
+        "createCouponTemplate",
+        {
+            "brandId": c.world.a.id,
+            "code": f"authz-{next(_n)}",
+            "name": "C",
+            "kind": "AMOUNT_OFF",
+            "amountOffFen": 100,
+            "pointsPrice": 1,
+        },
+        c.world.a.hq,
+        "template { id }",
+    )
+    return str(created["template"]["id"])
+
+
+@scenario(POLICY["coupon.manageTemplates"])
+async def manage_coupon_templates(c: Ctx, t: str | None) -> str:
+    input = {
+        "brandId": c.world.a.id,
+        "code": f"authz-{next(_n)}",
+        "name": "N",
+        "kind": "AMOUNT_OFF",
+        "amountOffFen": 1,
+    }
+    return await _mutation(c, "createCouponTemplate", input, t)
+
+
+@scenario(POLICY["coupon.readTemplates"], hidden="ABSENT")
+async def read_coupon_templates(c: Ctx, t: str | None) -> str:
+    template = await _coupon_template_of_a(c)
+    body = await c.api.gql(
+        "query($b: ID) { couponTemplates(brandId: $b, first: 100) { edges { node { id } } } }",
+        {"b": c.world.a.id},
+        t,
+    )
+    if body.get("errors"):
+        return outcome(body)
+    found = [e["node"]["id"] for e in body["data"]["couponTemplates"]["edges"]]
+    return "OK" if template in found else "ABSENT"
+
+
+@scenario(POLICY["coupon.issue"])
+async def issue_coupons(c: Ctx, t: str | None) -> str:
+    input = {
+        "templateId": await _coupon_template_of_a(c),
+        "membershipId": c.membership,
+        "reason": "r",
+        "idempotencyKey": f"authz-{next(_n)}",
+    }
+    return await _mutation(c, "issueCoupons", input, t)
+
+
+@scenario(POLICY["coupon.buy"])
+async def buy_coupon(c: Ctx, t: str | None) -> str:
+    input = {
+        "templateId": await _coupon_template_of_a(c),
+        "membershipId": c.membership,
+        "idempotencyKey": f"authz-{next(_n)}",
+    }
+    return await _mutation(c, "buyCoupon", input, t)
+
+
+@scenario(POLICY["coupon.read"], hidden="NULL")
+async def read_coupon(c: Ctx, t: str | None) -> str:
+    issued = await c.api.mutate(
+        "issueCoupons",
+        {
+            "templateId": await _coupon_template_of_a(c),
+            "membershipId": c.membership,
+            "reason": "r",
+            "idempotencyKey": f"authz-{next(_n)}",
+        },
+        c.world.a.hq,
+        "coupons { id }",
+    )
+    return await _query(c, NODE, {"id": issued["coupons"][0]["id"]}, t)
+
+
 @scenario(POLICY["login.requestCode"])
 async def request_code(c: Ctx, t: str | None) -> str:
     return await _mutation(c, "requestLoginCode", {"phone": new_phone()}, t)

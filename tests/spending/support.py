@@ -1,0 +1,63 @@
+"""Shared pieces of the spending tests: coupon templates, wallets, checkout and balances via GraphQL."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from tests.helpers import Brand, World
+
+_n = itertools.count()
+
+COUPON = "id status expiresAt template { code } usedBy { id kind }"
+ISSUED = f"transaction {{ id kind details }} coupons {{ {COUPON} }} pointsBalance"
+TEMPLATE = "template { id code name kind active issued storeIds pointsPrice quantity } created"
+
+
+def key(prefix: str = "k") -> str:
+    return f"{prefix}-{next(_n)}"
+
+
+async def template(world: World, brand: Brand | None = None, **fields: Any) -> dict[str, Any]:
+    """HQ creates a coupon template (default: ¥10 off a bill of ¥50, for 500 points)."""
+    brand = brand or world.a
+    input = {
+        "brandId": brand.id,
+        "code": key("c"),
+        "name": "¥10 off",
+        "kind": "AMOUNT_OFF",
+        "amountOffFen": 1_000,
+        "minBillFen": 5_000,
+        "pointsPrice": 500,
+        **fields,
+    }
+    out = await world.api.mutate("createCouponTemplate", {**input}, brand.hq, TEMPLATE)
+    assert out["userErrors"] == [], out
+    return dict(out["template"])
+
+
+async def issue(
+    world: World, template_id: str, membership: str, count: int = 1, k: str | None = None
+) -> dict[str, Any]:
+    input = {
+        "templateId": template_id,
+        "membershipId": membership,
+        "count": count,
+        "reason": "test",
+        "idempotencyKey": k or key("issue"),
+    }
+    return await world.api.mutate("issueCoupons", input, world.a.hq, ISSUED)
+
+
+async def coupons(world: World, membership: str, token: str, status: str | None = None) -> list[dict]:
+    query = (
+        "query($id: ID!, $s: CouponStatus) { node(id: $id) { ... on Membership {"
+        f" coupons(status: $s, first: 100) {{ edges {{ node {{ {COUPON} }} }} }} }} }} }}"
+    )
+    data = await world.api.data(query, {"id": membership, "s": status}, token)
+    return [e["node"] for e in data["node"]["coupons"]["edges"]]
+
+
+async def assert_audit_clean(world: World, brand: Brand | None = None) -> None:
+    report = await world.audit(brand)
+    assert report["ok"], report["violations"]

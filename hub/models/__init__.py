@@ -3,9 +3,9 @@
 from hub.models.audit import AuditAccountState, AuditCheckpoint, AuditMode
 from hub.models.auth import ApiKey, LoginCode, LoginThrottle, Role
 from hub.models.brands import Brand, Store
+from hub.models.coupons import CouponKind, CouponTemplate
 from hub.models.engagement import CheckIn, CheckInProgram, EngagementEvent, EngagementEventReward, LimitPeriod
 from hub.models.grants import GrantPlan, GrantRecipient
-from hub.models.coupons import CouponKind, CouponTemplate
 from hub.models.installation import Installation
 from hub.models.jobs import FINISHED_STATUSES, Job, JobItemFailure, JobStatus
 from hub.models.ledger import (
@@ -34,12 +34,12 @@ __all__ = [
     "Brand",
     "CheckIn",
     "CheckInProgram",
+    "CouponKind",
+    "CouponTemplate",
     "EngagementEvent",
     "EngagementEventReward",
     "GrantPlan",
     "GrantRecipient",
-    "CouponKind",
-    "CouponTemplate",
     "Installation",
     "Job",
     "JobItemFailure",

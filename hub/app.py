@@ -212,7 +212,10 @@ def create_app(
     broker = make_broker(settings.redis_url, settings.redis_prefix or "hub:", settings.redis_socket_timeout)
     # The writer's commit hook is the publisher: events leave this process right after each commit.
     publisher = Publisher(broker, send_timeout=settings.redis_socket_timeout * 2)
-    ledger = LedgerWriter(_crash_after(settings.crash_after_commit_key, publisher.on_commit))
+    ledger = LedgerWriter(
+        _crash_after(settings.crash_after_commit_key, publisher.on_commit),
+        max_inflight=settings.ledger_batches_in_flight,
+    )
     login_codes = LoginCodes(
         settings.secret_key,
         code_sender or _code_sender(settings),

@@ -191,6 +191,8 @@ class Settings:
     # Login codes go to this SMS gateway when set (signed with the secret); to the log otherwise.
     login_code_webhook_url: str | None = None
     login_code_webhook_secret: str = field(default="", repr=False)
+    # Ledger batches one process may have in the database at once (group commit, docs/ledger.md).
+    ledger_batches_in_flight: int = 1
 
     @property
     def embedded(self) -> bool:
@@ -238,4 +240,5 @@ class Settings:
             ),
             login_code_webhook_url=os.environ.get("HUB_LOGIN_CODE_WEBHOOK_URL") or None,
             login_code_webhook_secret=os.environ.get("HUB_LOGIN_CODE_WEBHOOK_SECRET", ""),
+            ledger_batches_in_flight=_env_int("HUB_LEDGER_BATCHES_IN_FLIGHT", cls.ledger_batches_in_flight),
         )

@@ -218,6 +218,21 @@ BALANCE_SUBSCRIPTION = """subscription($m: ID, $a: BigInt) {
 }"""
 
 
+def fail_after_the_writes(monkeypatch: Any) -> None:
+    """Make every ledger batch raise after it wrote everything (postings, balances, lots, outbox),
+    before its commit, whichever way it writes (one statement on PostgreSQL, or one per table)."""
+    from hub.ledger import engine
+
+    for name in ("_write_plan", "_write_in_one_statement"):
+        original = getattr(engine, name)
+
+        async def broken(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            await _original(*args, **kwargs)
+            raise RuntimeError("injected after the batch's writes, before its commit")
+
+        monkeypatch.setattr(engine, name, broken)
+
+
 async def tamper(sql: str) -> None:
     """Change ledger rows behind the engine's back, as an attacker or a bug would (audit tests).
 

@@ -1,9 +1,11 @@
 """Live events straight from the commit: the engine's commit hook in a serving process.
 
 Right after a batch commits, its events go to this process's subscribers at once and, through the
-broker, to the other processes; then their outbox rows are marked published. Nothing here blocks the
-writer: the hook only queues, and one task sends and marks. Events whose sending fails stay unmarked in
-the outbox, and the relay publishes them after its grace period.
+broker, to the other processes. Nothing here blocks the writer: the hook only queues, and one task
+sends. Their outbox rows are marked published a little later, many batches in one statement every
+``mark_seconds`` (an UPDATE per batch would be a commit per batch); the relay's grace period is far
+longer. Events whose sending fails stay unmarked in the outbox, and the relay publishes them after its
+grace period.
 """
 
 from __future__ import annotations
@@ -45,12 +47,15 @@ def _observe(batches: list[CommittedBatch], sent: int) -> None:
 
 
 class Publisher:
-    def __init__(self, broker: LocalBroker, send_timeout: float = 5.0) -> None:
+    def __init__(self, broker: LocalBroker, send_timeout: float = 5.0, mark_seconds: float = 0.25) -> None:
         self.broker = broker
         self.send_timeout = send_timeout
+        self.mark_seconds = mark_seconds
         self._pending: list[CommittedBatch] = []
+        self._sent: list[int] = []  # outbox ids sent, not yet marked
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._marker: asyncio.Task[None] | None = None
 
     def on_commit(self, batch: CommittedBatch) -> None:
         """The engine's commit hook: deliver here now, send and mark in the background."""
@@ -62,18 +67,36 @@ class Publisher:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="publisher")
+        self._marker = asyncio.create_task(self._mark_every(), name="publisher-marks")
 
     async def close(self) -> None:
         await self.flush()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._marker):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def flush(self) -> None:
         """Send and mark what is queued (shutdown, tests)."""
         while self._pending:
             await self._send_pending()
+        await self._mark()
+
+    async def _mark_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.mark_seconds)
+            try:
+                await self._mark()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("marking published events failed; the relay may publish them again")
+
+    async def _mark(self) -> None:
+        ids, self._sent = self._sent, []
+        if ids:
+            await mark_published(ids)
 
     async def _run(self) -> None:
         while True:
@@ -89,7 +112,7 @@ class Publisher:
         try:
             await asyncio.wait_for(self.broker.send(events), self.send_timeout)
             _observe(batches, len(events))
-            await mark_published(ids)
+            self._sent.extend(ids)
         except asyncio.CancelledError:
             raise
         except Exception:

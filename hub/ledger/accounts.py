@@ -1,10 +1,11 @@
 """Account references: which account a leg names, and the unique key derived from it.
 
 An ``AccountRef`` is (brand, asset, asset code, kind, owner). The owner is a membership, a store, a
-partnership, or none for the brand's own accounts, which are split in shards: an earn debits the
-issuance shard chosen by the membership id, so two members earning at once usually lock different
-rows, and no single brand row is locked by every earn (the classic hot-row problem of double-entry
-ledgers). A brand's issued total is the sum of its shards.
+partnership, or none for the brand's own accounts, which are split in 16 interchangeable shards so
+that no single brand row is locked by every earn (the classic hot-row problem of double-entry ledgers).
+A brand's issued total is the sum of its shards. A leg usually names ``ANY_SHARD``: the writer then
+picks one shard per batch at random, so two processes writing at once rarely lock the same brand row,
+and a whole batch updates one row per brand account instead of one per member.
 
 Keys (stable: existing rows keep theirs):
 
@@ -18,8 +19,9 @@ Keys (stable: existing rows keep theirs):
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -28,6 +30,7 @@ from hub.ledger.policy import KINDS, allows_negative
 from hub.models import AccountKind, Asset
 
 SYSTEM_SHARDS = 16
+ANY_SHARD = -1  # "a shard of the writer's choosing" (resolved per batch by the engine)
 ASSET_CODE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
 _MEMBER_OWNED = {AccountKind.MEMBER, AccountKind.PENDING}
 _PARTY_OWNED = {AccountKind.PAYABLE, AccountKind.RECEIVABLE}
@@ -50,6 +53,7 @@ class AccountRef:
     partnership_id: int | None = None
     shard: int = 0
     counterparty_id: int | None = None  # the other brand, for a partnership's accounts
+    _key: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS[self.asset]:
@@ -62,9 +66,11 @@ class AccountRef:
         elif self.kind in _PARTY_OWNED:
             ok = len(owners) == 1 and self.membership_id is None
         else:
-            ok = not owners and 0 <= self.shard < SYSTEM_SHARDS
+            ok = not owners and (0 <= self.shard < SYSTEM_SHARDS or self.shard == ANY_SHARD)
         if not ok:
             raise ValueError(f"a {self.kind} account cannot have this owner: {self}")
+        if self.shard != ANY_SHARD:
+            object.__setattr__(self, "_key", self._derive_key())  # read many times per command
 
     @classmethod
     def member(
@@ -80,8 +86,36 @@ class AccountRef:
     def system(
         cls, brand_id: int, kind: AccountKind, shard: int = 0, asset: Asset = Asset.POINTS, code: str = ""
     ) -> AccountRef:
-        """A brand's own account (issuance, burn, clearing), one shard of it."""
+        """A brand's own account (issuance, burn, clearing): one shard of it, or ``ANY_SHARD``."""
         return cls(brand_id, asset, kind, code, shard=shard)
+
+    @classmethod
+    def issuance(cls, brand_id: int, asset: Asset = Asset.POINTS, code: str = "") -> AccountRef:
+        """The brand's issuance, in whichever shard the writer picks for the batch."""
+        return cls.system(brand_id, AccountKind.ISSUANCE, ANY_SHARD, asset, code)
+
+    @classmethod
+    def burn(cls, brand_id: int, asset: Asset = Asset.POINTS, code: str = "") -> AccountRef:
+        """The brand's burn account, in whichever shard the writer picks (credits only: a debit names
+        the shard it takes from, which must hold enough)."""
+        return cls.system(brand_id, AccountKind.BURN, ANY_SHARD, asset, code)
+
+    @property
+    def any_shard(self) -> bool:
+        return self.shard == ANY_SHARD
+
+    def in_shard(self, shard: int) -> AccountRef:
+        return _in_shard(self, shard)
+
+    def _in_shard(self, shard: int) -> AccountRef:
+        return AccountRef(
+            self.brand_id,
+            self.asset,
+            self.kind,
+            self.asset_code,
+            shard=shard,
+            counterparty_id=self.counterparty_id,
+        )
 
     @classmethod
     def issuance_for(
@@ -117,6 +151,11 @@ class AccountRef:
 
     @property
     def key(self) -> str:
+        if not self._key:
+            raise ValueError("ANY_SHARD names no account until the writer picks a shard")
+        return self._key
+
+    def _derive_key(self) -> str:
         asset = f"{self.asset}:{self.asset_code}" if self.asset_code else str(self.asset)
         if self.membership_id is not None:
             owner = f"m{self.membership_id}"
@@ -147,6 +186,10 @@ class AccountRef:
             "shard": self.shard,
             "allow_negative": self.allow_negative,
         }
+
+
+# A handful of brand accounts in 16 shards: resolving ANY_SHARD is a dictionary look-up after the first.
+_in_shard = functools.lru_cache(maxsize=4096)(AccountRef._in_shard)
 
 
 async def create_brand_accounts(brand_id: int, conn: BaseDBAsyncClient) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -102,6 +102,16 @@ class Command:
         refs = [leg.account for leg in self.legs]
         return [*refs, self.report] if self.report is not None else refs
 
+    def in_shard(self, shard: int) -> Command:
+        """This command with its ``ANY_SHARD`` legs in ``shard``."""
+        if not any(leg.account.any_shard for leg in self.legs):
+            return self
+        legs = tuple(
+            replace(leg, account=leg.account.in_shard(shard)) if leg.account.any_shard else leg
+            for leg in self.legs
+        )
+        return replace(self, legs=legs)
+
 
 @dataclass(frozen=True, slots=True)
 class TransactionRecord:
@@ -162,6 +172,8 @@ def check_command(command: Command) -> None:
                 f"One transaction may move at most {rules.max_amount} of {ref.asset}.",
             )
         totals[(ref.brand_id, ref.asset, ref.asset_code)] += leg.amount
+        if ref.any_shard and leg.amount < 0 and not rules.allow_negative:
+            raise CommandError(f"leg {i}: a debit of a {ref.kind} account names its shard")
         if (leg.lot or leg.draw or leg.mirror is not None) and not rules.lots:
             raise CommandError(f"leg {i}: {ref.asset} {ref.kind} accounts keep no lots")
         if leg.lot is not None and leg.amount < 0:

@@ -22,7 +22,6 @@ unexpectedly is then written command by command, so one bad command cannot fail 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
@@ -35,6 +34,7 @@ from typing import Any
 from hub import metrics
 from hub.errors import DomainError, ErrorCode
 from hub.ledger import lots as lotmod
+from hub.ledger.accounts import SYSTEM_SHARDS
 from hub.ledger.commands import (
     Command,
     CommandError,
@@ -43,23 +43,27 @@ from hub.ledger.commands import (
     TransactionRecord,
     check_command,
 )
-from hub.ledger.events import BalanceEvent, CommitHook, CommittedBatch
+from hub.ledger.events import BalanceEvent, CommitHook, CommittedBatch, channel_for
 from hub.ledger.idempotency import check_replay
 from hub.ledger.policy import BALANCE_LIMIT, policy
 from hub.ledger.sql import (
     ACCOUNT_COLUMNS,
     ACCOUNT_UPDATE_COLUMNS,
     ALLOCATION_COLUMNS,
+    ALLOCATION_KEYED,
     CLAIM_COLUMNS,
     COUNTER_COLUMNS,
     COUNTER_UPDATE_COLUMNS,
     ID_COLUMNS,
     KEY_COLUMNS,
     LOT_COLUMNS,
+    LOT_KEYED,
     LOT_UPDATE_COLUMNS,
     NEED_COLUMNS,
     OUTBOX_COLUMNS,
+    OUTBOX_KEYED,
     POSTING_COLUMNS,
+    POSTING_KEYED,
     TRANSACTION_COLUMNS,
     Tx,
     account_rows,
@@ -99,14 +103,12 @@ class _Account:
     sequence: int
     stored: tuple[int, int] = (0, 0)  # (balance, sequence) as read
     open_lots: lotmod.OpenLots = field(default_factory=lotmod.OpenLots)
+    keeps_lots: bool = False  # from the asset's policy
+    announces: bool = False
 
-    @property
-    def keeps_lots(self) -> bool:
-        return policy(self.asset, self.kind).lots
-
-    @property
-    def announces(self) -> bool:
-        return policy(self.asset, self.kind).announces
+    def __post_init__(self) -> None:
+        rules = policy(self.asset, self.kind)
+        self.keeps_lots, self.announces = rules.lots, rules.announces
 
 
 @dataclass(slots=True, eq=False)
@@ -224,13 +226,44 @@ async def _write_batch(tx: Tx, commands: Sequence[Command], known: set[str]) -> 
     now = datetime.now(UTC)
     results: list[Result | None] = [None] * len(commands)
 
-    # 1. Claims already stored: a retry replays, other content conflicts.
-    stored = {
-        (row["idempotency_scope"], row["idempotency_key"]): row
-        for row in await tx.fetch(
-            st.find_claims, d.rows_args(CLAIM_COLUMNS, [c.claim.ident for c in commands])
+    # 1. Accounts named for the first time are created (ON CONFLICT DO NOTHING, in key order); then
+    #    the claims already stored are read and every account of the batch is locked in id order.
+    refs = {ref.key: ref for command in commands for ref in command.accounts()}
+    new = sorted(key for key in refs if key not in known)
+    if new:
+        rows = account_rows([refs[key].row() for key in new], now)
+        await tx.execute(st.insert_accounts, d.rows_args(ACCOUNT_COLUMNS, rows))
+    claim_args = d.rows_args(CLAIM_COLUMNS, [c.claim.ident for c in commands])
+    key_args = d.rows_args(KEY_COLUMNS, [(k,) for k in sorted(refs)])
+    if d.postgres:  # one round trip for both
+        both = await tx.fetch(st.claims_and_lock, [*claim_args, *key_args])
+        claim_rows = [json.loads(r["row"]) for r in both if r["part"] == "claim"]
+        account_rows_ = [json.loads(r["row"]) for r in both if r["part"] == "account"]
+    else:
+        claim_rows = await tx.fetch(st.find_claims, claim_args)
+        account_rows_ = await tx.fetch(st.lock_accounts, key_args) if refs else []
+    accounts: dict[str, _Account] = {}
+    for row in account_rows_:
+        acct = _Account(
+            id=row["id"],
+            key=row["key"],
+            brand_id=row["brand_id"],
+            asset=Asset(row["asset"]),
+            asset_code=row["asset_code"],
+            kind=AccountKind(row["kind"]),
+            membership_id=row["membership_id"],
+            allow_negative=bool(row["allow_negative"]),
+            balance=row["balance"],
+            sequence=row["sequence"],
         )
-    }
+        acct.stored = (acct.balance, acct.sequence)
+        accounts[acct.key] = acct
+    if len(accounts) != len(refs):
+        raise RuntimeError(f"accounts missing after insert: {sorted(set(refs) - accounts.keys())}")
+    known.update(accounts)
+
+    # 2. A stored claim replays a retry, or refuses other content.
+    stored = {(row["idempotency_scope"], row["idempotency_key"]): row for row in claim_rows}
     replays: dict[int, Any] = {}
     for i, command in enumerate(commands):
         row = stored.get(command.claim.ident)
@@ -262,33 +295,6 @@ async def _write_batch(tx: Tx, commands: Sequence[Command], known: set[str]) -> 
             taken.add(target)
         live = [i for i in live if results[i] is None]
 
-    # 2. Accounts: create the new ones, then lock them all in id order.
-    refs = {ref.key: ref for i in live for ref in commands[i].accounts()}
-    new = sorted(key for key in refs if key not in known)
-    if new:
-        rows = account_rows([refs[key].row() for key in new], now)
-        await tx.execute(st.insert_accounts, d.rows_args(ACCOUNT_COLUMNS, rows))
-    accounts: dict[str, _Account] = {}
-    if refs:
-        for row in await tx.fetch(st.lock_accounts, d.rows_args(KEY_COLUMNS, [(k,) for k in sorted(refs)])):
-            acct = _Account(
-                id=row["id"],
-                key=row["key"],
-                brand_id=row["brand_id"],
-                asset=Asset(row["asset"]),
-                asset_code=row["asset_code"],
-                kind=AccountKind(row["kind"]),
-                membership_id=row["membership_id"],
-                allow_negative=bool(row["allow_negative"]),
-                balance=row["balance"],
-                sequence=row["sequence"],
-            )
-            acct.stored = (acct.balance, acct.sequence)
-            accounts[acct.key] = acct
-        if len(accounts) != len(refs):
-            raise RuntimeError(f"accounts missing after insert: {sorted(set(refs) - accounts.keys())}")
-        known.update(accounts)
-
     # Guards: their counters are created at 0 on first use, then locked in key order.
     counters: dict[str, _Counter] = {}
     guard_keys = sorted({g.key for i in live for g in commands[i].guards})
@@ -316,13 +322,7 @@ async def _write_batch(tx: Tx, commands: Sequence[Command], known: set[str]) -> 
     lots_by_id: dict[int, lotmod.LotState] = {}
     by_id = {a.id: a for a in accounts.values()}
     if need:
-        args = d.rows_args(NEED_COLUMNS, list(need.items()))
-        for row in await tx.fetch(st.open_lots, [*args, *args]):
-            lot = lotmod.stored_lot(
-                row["id"], row["account_id"], row["remaining"], as_datetime(row["expires_at"])
-            )
-            lots_by_id[lot.id] = lot  # type: ignore[index]
-            by_id[lot.account_id].open_lots.lots.append(lot)  # already in spending order
+        await _read_open_lots(tx, need, by_id, lots_by_id)
     missing = named - lots_by_id.keys()
     if missing:
         for row in await tx.fetch(st.lots_by_id, d.rows_args(ID_COLUMNS, [(x,) for x in missing])):
@@ -342,8 +342,12 @@ async def _write_batch(tx: Tx, commands: Sequence[Command], known: set[str]) -> 
     # 5. Write the plan set-wise.
     committed = None
     if plans:
-        await _insert_transactions(tx, plans, now)
-        committed = await _write_plan(tx, plans, accounts, lots_by_id, now)
+        new_lots_drawn = any(lot.new for p in plans for lot, _ in p.allocations)
+        if d.postgres and not new_lots_drawn:
+            committed = await _write_in_one_statement(tx, plans, accounts, lots_by_id, now)
+        else:
+            await _insert_transactions(tx, plans, now)
+            committed = await _write_plan(tx, plans, accounts, lots_by_id, now)
         moved = [(c.id, c.value, now) for c in counters.values() if c.value != c.stored]
         if moved:
             await tx.execute(st.update_counters, d.rows_args(COUNTER_UPDATE_COLUMNS, moved))
@@ -361,6 +365,45 @@ async def _write_batch(tx: Tx, commands: Sequence[Command], known: set[str]) -> 
             results[i] = outcome
     assert all(r is not None for r in results)
     return _BatchResult(results, committed)  # type: ignore[arg-type]
+
+
+async def _read_open_lots(
+    tx: Tx, need: dict[int, int], by_id: dict[int, _Account], lots_by_id: dict[int, lotmod.LotState]
+) -> None:
+    """Each account's open lots in spending order, as many as its debits in this batch need."""
+    d, st = tx.dialect, statements(tx.dialect)
+    if not d.postgres:
+        args = d.rows_args(NEED_COLUMNS, list(need.items()))
+        rows = await tx.fetch(st.open_lots, [*args, *args])
+        _keep_lots(rows, need, by_id, lots_by_id)
+        return
+    # PostgreSQL reads a number of lots per account: usually the first few cover a redemption.
+    count, todo = 16, dict(need)
+    while todo:
+        rows = await tx.fetch(st.open_lots, d.rows_args(NEED_COLUMNS, [(a, count) for a in todo]))
+        _keep_lots(rows, todo, by_id, lots_by_id)
+        held = {a: sum(lot.remaining for lot in by_id[a].open_lots.lots) for a in todo}
+        read = {a: len(by_id[a].open_lots.lots) for a in todo}
+        todo = {a: n for a, n in todo.items() if held[a] < n and read[a] == count}
+        count *= 8
+
+
+def _keep_lots(
+    rows: list[Any],
+    accounts: dict[int, int],
+    by_id: dict[int, _Account],
+    lots_by_id: dict[int, lotmod.LotState],
+) -> None:
+    for account_id in accounts:  # read again from the first lot: drop what an earlier read kept
+        for lot in by_id[account_id].open_lots.lots:
+            lots_by_id.pop(lot.id, None)  # type: ignore[arg-type]
+        by_id[account_id].open_lots.lots = []
+    for row in rows:
+        lot = lotmod.stored_lot(
+            row["id"], row["account_id"], row["remaining"], as_datetime(row["expires_at"])
+        )
+        lots_by_id[row["id"]] = lot
+        by_id[lot.account_id].open_lots.lots.append(lot)  # already in spending order
 
 
 def _record(plan: _Planned, now: datetime) -> TransactionRecord:
@@ -381,24 +424,125 @@ def _record(plan: _Planned, now: datetime) -> TransactionRecord:
     )
 
 
-async def _insert_transactions(tx: Tx, plans: list[_Planned], now: datetime) -> None:
-    rows = [
+def _transaction_row(p: _Planned, now: datetime) -> tuple[Any, ...]:
+    c = p.command
+    details = json.dumps(c.details, separators=(",", ":"))
+    claim = c.claim
+    return (
+        c.brand_id,
+        str(c.kind),
+        c.store_id,
+        c.membership_id,
+        c.reason,
+        claim.scope,
+        claim.key,
+        claim.request_hash,
+        c.actor_key_id,
+        c.reverses_id,
+        details,
+        now,
+    )
+
+
+def _event(p: _Planned, a: _Account, amount: int, seq: int, after: int, now: datetime) -> BalanceEvent:
+    return BalanceEvent(
+        account_id=a.id,
+        membership_id=a.membership_id,
+        brand_id=a.brand_id,
+        asset=str(a.asset),
+        asset_code=a.asset_code,
+        kind=str(a.kind),
+        sequence=seq,
+        balance=after,
+        delta=amount,
+        transaction_id=p.transaction_id,
+        transaction_kind=str(p.command.kind),
+        store_id=p.command.store_id,
+        created_at=now,
+    )
+
+
+def _payload(event: BalanceEvent) -> str:
+    return json.dumps(event.to_json(), separators=(",", ":"))
+
+
+def _changed(accounts: dict[str, _Account]) -> list[tuple[int, int, int]]:
+    return [(a.id, a.balance, a.sequence) for a in accounts.values() if (a.balance, a.sequence) != a.stored]
+
+
+def _lot_updates(lots_by_id: dict[int, lotmod.LotState]) -> list[tuple[int | None, int]]:
+    return [
+        (lot.id, lot.remaining)
+        for lot in lots_by_id.values()
+        if lot.stored_remaining is not None and lot.remaining != lot.stored_remaining
+    ]
+
+
+async def _write_in_one_statement(
+    tx: Tx,
+    plans: list[_Planned],
+    accounts: dict[str, _Account],
+    lots_by_id: dict[int, lotmod.LotState],
+    now: datetime,
+) -> CommittedBatch:
+    """PostgreSQL: every write of the batch in one round trip (``statements().write_all``)."""
+    d, st = tx.dialect, statements(tx.dialect)
+    by_index = {p.index: p for p in plans}
+    created = [lot for a in accounts.values() for lot in a.open_lots.lots if lot.new]
+    announced = [(p, posting) for p in plans for posting in p.postings if posting[0].announces]
+    postings = [
+        (*p.command.claim.ident, a.id, n, seq, after, now) for p in plans for a, n, seq, after in p.postings
+    ]
+    lots = [
         (
-            p.command.brand_id,
-            str(p.command.kind),
-            p.command.store_id,
-            p.command.membership_id,
-            p.command.reason,
-            p.command.claim.scope,
-            p.command.claim.key,
-            p.command.claim.request_hash,
-            p.command.actor_key_id,
-            p.command.reverses_id,
-            json.dumps(p.command.details, separators=(",", ":")),
+            *by_index[lot.command].command.claim.ident,
+            lot.account_id,
+            lot.amount,
+            lot.remaining,
+            lot.matures_at,
+            lot.expires_at,
             now,
         )
-        for p in plans
+        for lot in created
     ]
+    allocations = [(*p.command.claim.ident, lot.id, taken) for p in plans for lot, taken in p.allocations]
+    outbox = [
+        (
+            *p.command.claim.ident,
+            a.id,
+            seq,
+            channel_for(a.id),
+            _payload(_event(p, a, n, seq, after, now)),
+            now,
+        )
+        for p, (a, n, seq, after) in announced
+    ]
+    args = [
+        *d.rows_args(TRANSACTION_COLUMNS, [_transaction_row(p, now) for p in plans]),
+        *d.rows_args(POSTING_KEYED, postings),
+        *d.rows_args(ACCOUNT_UPDATE_COLUMNS, _changed(accounts)),
+        *d.rows_args(LOT_KEYED, lots),
+        *d.rows_args(LOT_UPDATE_COLUMNS, _lot_updates(lots_by_id)),
+        *d.rows_args(ALLOCATION_KEYED, allocations),
+        *d.rows_args(OUTBOX_KEYED, outbox),
+    ]
+    returned = await tx.fetch(st.write_all, args)
+    ids = {(r["a"], r["b"]): r["id"] for r in returned if r["part"] == "t"}
+    if len(ids) != len(plans):
+        raise _ClaimRace()
+    for p in plans:
+        p.transaction_id = ids[p.command.claim.ident]
+    outbox_ids = {(int(r["a"]), int(r["b"])): r["id"] for r in returned if r["part"] == "o"}
+    events = [_event(p, a, n, seq, after, now) for p, (a, n, seq, after) in announced]
+    return CommittedBatch(
+        transactions=tuple(_record(p, now) for p in plans),
+        events=tuple(events),
+        outbox_ids=tuple(outbox_ids[(e.account_id, e.sequence)] for e in events),
+    )
+
+
+async def _insert_transactions(tx: Tx, plans: list[_Planned], now: datetime) -> None:
+    rows = [_transaction_row(p, now) for p in plans]
     st = statements(tx.dialect)
     inserted = await tx.fetch(st.insert_transactions, tx.dialect.rows_args(TRANSACTION_COLUMNS, rows))
     ids = {(r["idempotency_scope"], r["idempotency_key"]): r["id"] for r in inserted}
@@ -425,9 +569,7 @@ async def _write_plan(
     ]
     if postings:
         await tx.execute(st.insert_postings, d.rows_args(POSTING_COLUMNS, postings))
-    changed = [
-        (a.id, a.balance, a.sequence) for a in accounts.values() if (a.balance, a.sequence) != a.stored
-    ]
+    changed = _changed(accounts)
     if changed:
         await tx.execute(st.update_accounts, d.rows_args(ACCOUNT_UPDATE_COLUMNS, changed))
     await _write_lots(tx, plans, accounts, lots_by_id, now)
@@ -473,11 +615,7 @@ async def _write_lots(
                 as_datetime(row["expires_at"]),
             )
             waiting[key].pop().id = row["id"]
-    updated = [
-        (lot.id, lot.remaining)
-        for lot in lots_by_id.values()
-        if lot.stored_remaining is not None and lot.remaining != lot.stored_remaining
-    ]
+    updated = _lot_updates(lots_by_id)
     if updated:
         await tx.execute(st.update_lots, d.rows_args(LOT_UPDATE_COLUMNS, updated))
     allocations = [(p.transaction_id, lot.id, taken) for p in plans for lot, taken in p.allocations]
@@ -488,31 +626,14 @@ async def _write_lots(
 async def _write_outbox(tx: Tx, plans: list[_Planned], now: datetime) -> CommittedBatch:
     d, st = tx.dialect, statements(tx.dialect)
     events = [
-        BalanceEvent(
-            account_id=a.id,
-            membership_id=a.membership_id,
-            brand_id=a.brand_id,
-            asset=str(a.asset),
-            asset_code=a.asset_code,
-            kind=str(a.kind),
-            sequence=seq,
-            balance=after,
-            delta=amount,
-            transaction_id=p.transaction_id,
-            transaction_kind=str(p.command.kind),
-            store_id=p.command.store_id,
-            created_at=now,
-        )
+        _event(p, a, amount, seq, after, now)
         for p in plans
         for a, amount, seq, after in p.postings
         if a.announces
     ]
     ids: dict[tuple[int, int], int] = {}
     if events:
-        rows = [
-            (e.account_id, e.sequence, e.channel, json.dumps(e.to_json(), separators=(",", ":")), now)
-            for e in events
-        ]
+        rows = [(e.account_id, e.sequence, e.channel, _payload(e), now) for e in events]
         for row in await tx.fetch(st.insert_outbox, d.rows_args(OUTBOX_COLUMNS, rows)):
             ids[(row["account_id"], row["sequence"])] = row["id"]
     return CommittedBatch(
@@ -579,7 +700,10 @@ async def post(
     request) or IDEMPOTENCY_CONFLICT (another request).
     """
     known = known_accounts if known_accounts is not None else set()
+    # One brand shard for the whole batch (hub.ledger.accounts: ANY_SHARD).
+    shard = random.randrange(SYSTEM_SHARDS)
     results: list[Result | None] = [None] * len(commands)
+    commands = list(commands)
     first: dict[tuple[str, str], int] = {}
     duplicates: list[tuple[int, int]] = []
     todo: list[int] = []
@@ -589,6 +713,7 @@ async def post(
         except (DomainError, CommandError) as error:
             results[i] = error
             continue
+        commands[i] = command = command.in_shard(shard)
         if command.claim.ident in first:
             duplicates.append((i, first[command.claim.ident]))
         else:
@@ -676,24 +801,31 @@ class WriterStats:
 
 
 class LedgerWriter:
-    """Group commit for one process: commands that arrive while a batch is in the database go together.
+    """Group commit for one process: commands that arrive while batches are in the database go together.
 
-    Owned by the application's lifespan (or a ``async with`` block in a command-line tool); the hook is
-    called after every commit with what it committed.
+    At most ``max_inflight`` batches are in the database at once (two by default: one can be written
+    while the next one's statements travel); the commands that arrive meanwhile wait and then go
+    together in the next batch, up to ``max_batch``. A lone command goes at once. Owned by the
+    application's lifespan (or an ``async with`` block in a command-line tool); the hook is called after
+    every commit with what it committed.
     """
 
     def __init__(
-        self, on_commit: CommitHook | None = None, *, max_batch: int = 500, connection: str = "default"
+        self,
+        on_commit: CommitHook | None = None,
+        *,
+        max_batch: int = 500,
+        max_inflight: int = 2,
+        connection: str = "default",
     ) -> None:
         self.on_commit = on_commit
         self.max_batch = max_batch
+        self.max_inflight = max_inflight
         self.connection = connection
         self.stats = WriterStats()
         self._queue: list[tuple[Command, asyncio.Future[Result]]] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._writing: set[asyncio.Task[None]] = set()
         self._known: set[str] = set()  # account keys that exist: no insert needed
-        self._closing = False
 
     async def __aenter__(self) -> LedgerWriter:
         return self
@@ -710,23 +842,27 @@ class LedgerWriter:
 
     async def submit_many(self, commands: Sequence[Command]) -> list[Result]:
         """Write many commands (a bulk job); one Outcome or error per command, nothing raised."""
-        return list(await asyncio.gather(*(self._enqueue(c) for c in commands)))
+        futures = [self._enqueue(c, start=False) for c in commands]
+        self._start()
+        return list(await asyncio.gather(*futures))
 
-    def _enqueue(self, command: Command) -> asyncio.Future[Result]:
+    def _enqueue(self, command: Command, start: bool = True) -> asyncio.Future[Result]:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.append((command, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="ledger-writer")
-        self._wake.set()
+        if start:
+            self._start()
         return future
 
-    async def _run(self) -> None:
-        while not self._closing:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-                await self._write(batch)
+    def _start(self) -> None:
+        while self._queue and len(self._writing) < self.max_inflight:
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            task = asyncio.get_running_loop().create_task(self._write(batch), name="ledger-batch")
+            self._writing.add(task)
+            task.add_done_callback(self._written)
+
+    def _written(self, task: asyncio.Task[None]) -> None:
+        self._writing.discard(task)
+        self._start()
 
     async def _write(self, batch: list[tuple[Command, asyncio.Future[Result]]]) -> None:
         commands = [command for command, _ in batch]
@@ -734,12 +870,11 @@ class LedgerWriter:
             results = await post(
                 commands, self.on_commit, known_accounts=self._known, connection=self.connection
             )
-        except BaseException as error:  # the task itself was cancelled, or a bug in post
+        except BaseException as error:  # cancelled at shutdown, or a bug in post itself
+            failure = error if isinstance(error, Exception) else RuntimeError("the ledger writer stopped")
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(
-                        error if isinstance(error, Exception) else RuntimeError("writer stopped")
-                    )
+                    future.set_exception(failure)
             if not isinstance(error, Exception):
                 raise
             return
@@ -751,11 +886,9 @@ class LedgerWriter:
                 future.set_result(result)
 
     async def aclose(self) -> None:
-        """Write what was submitted, then stop."""
-        self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self._closing = False
+        """Write what was submitted, then return."""
+        while self._writing or self._queue:
+            if self._writing:
+                await asyncio.wait(set(self._writing))
+            else:
+                self._start()

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class BalanceEvent:
     account_id: int
     membership_id: int | None

@@ -7,6 +7,7 @@ needs one, a value in ``hub.models.ledger``). The audit reads the same answers (
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -77,18 +78,20 @@ LOT_ACCOUNTS_SQL = f"(a.asset IN ({_sql_list(_LOT_ASSETS)}) AND a.kind IN ({_sql
 ANNOUNCED_ACCOUNTS_SQL = f"a.kind IN ({_sql_list(_MEMBER_KINDS)})"
 
 
+# The enums are StrEnums: a plain string from a database row finds its member in these sets as well.
 def keeps_lots(asset: Asset | str, kind: AccountKind | str) -> bool:
-    return Asset(asset) in _LOT_ASSETS and AccountKind(kind) in _MEMBER_KINDS
+    return asset in _LOT_ASSETS and kind in _MEMBER_KINDS
 
 
 def announces(asset: Asset | str, kind: AccountKind | str) -> bool:
-    return AccountKind(kind) in _MEMBER_KINDS
+    return kind in _MEMBER_KINDS
 
 
 def allows_negative(asset: Asset | str, kind: AccountKind | str) -> bool:
-    return AccountKind(kind) in _NEGATIVE_KINDS
+    return kind in _NEGATIVE_KINDS
 
 
+@functools.cache
 def policy(asset: Asset, kind: AccountKind) -> Policy:
     return Policy(
         lots=keeps_lots(asset, kind),

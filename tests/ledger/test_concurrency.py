@@ -8,7 +8,7 @@ import pytest
 from starlette.applications import Starlette
 
 from hub.models import Account, LedgerTransaction, Lot, OutboxEvent, Posting
-from tests.helpers import Api, World, make_world, new_phone, pk
+from tests.helpers import Api, World, fail_after_the_writes, make_world, new_phone, pk
 
 
 @pytest.fixture
@@ -90,13 +90,7 @@ async def test_a_write_failing_part_way_leaves_nothing_behind(
     lots_before = [(lot.id, lot.remaining) for lot in await Lot.all().order_by("id")]
     counts = await _counts()
 
-    import hub.ledger.engine as engine
-
-    async def explode(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("injected failure after the first posting")
-
-    # _write_lots runs after the postings and balance updates are written.
-    monkeypatch.setattr(engine, "_write_lots", explode)
+    fail_after_the_writes(monkeypatch)
     async with broker.subscribe([account.id]) as events:
         response = await world.api.gql(
             "mutation($i: RedeemPointsInput!) { redeemPoints(input: $i) { balance userErrors { code } } }",

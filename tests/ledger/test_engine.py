@@ -29,7 +29,7 @@ from hub.models import (
     TransactionKind,
 )
 from tests import conftest
-from tests.helpers import Api, World, make_world, pk, tamper
+from tests.helpers import Api, World, fail_after_the_writes, make_world, pk, tamper
 
 _n = count()
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -155,10 +155,7 @@ async def test_a_failure_mid_batch_leaves_nothing_of_it(
     lots = [(lot.id, lot.remaining) for lot in await Lot.all().order_by("id")]
     committed: list[CommittedBatch] = []
 
-    async def explode(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("injected after postings and balances were written")
-
-    monkeypatch.setattr(engine, "_write_lots", explode)
+    fail_after_the_writes(monkeypatch)
     results = await post([m.earn(5), m.redeem(10), m.earn(7)], committed.append)
     monkeypatch.undo()
 

@@ -196,3 +196,30 @@ async def test_an_earn_and_a_redemption_in_one_batch_draw_the_new_lot(
         (a.lot_id, a.amount) for a in await LotAllocation.filter(transaction_id=second.transaction.id)
     ] == [(lots[0].id, 50)]
     assert (await audit(brand_id)).ok
+
+
+async def test_a_debit_drawing_more_lots_than_the_first_read_reads_more(
+    world: World, ledger: LedgerWriter
+) -> None:
+    brand_id = pk(world.a.id)
+    membership_gid, _, _ = await world.enroll()
+    mid = pk(membership_gid)
+    member, issuance = AccountRef.member(brand_id, mid), AccountRef.issuance_for(brand_id, mid)
+    grants = [
+        Command(
+            TransactionKind.ADJUST,
+            brand_id,
+            (Leg(issuance, -1), Leg(member, 1)),
+            IdempotencyClaim("t", f"one{mid}-{i}", "h"),
+        )
+        for i in range(40)
+    ]
+    assert all(not isinstance(r, BaseException) for r in await ledger.submit_many(grants))
+
+    result = await world.redeem(membership_gid, 35, f"many-{mid}")  # 35 lots: more than one read holds
+
+    assert result["userErrors"] == [] and result["balance"] == 5
+    allocations = await LotAllocation.filter(transaction_id=pk(result["transaction"]["id"])).order_by("id")
+    lots = await Lot.filter(account__membership_id=mid).order_by("id")
+    assert [a.lot_id for a in allocations] == [lot.id for lot in lots[:35]]  # oldest first among equals
+    assert (await audit(brand_id)).ok

@@ -7,16 +7,18 @@ import functools
 import logging
 import os
 import random
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, Generic, TypeVar
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import OperationalError, TransactionManagementError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 # PostgreSQL: deadlock_detected, serialization_failure. SQLite: another process holds the write lock.
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}
@@ -107,6 +109,69 @@ async def with_retries(fn: Callable[[], Awaitable[T]], attempts: int = 8) -> T:
             log.info("retrying a conflicting transaction (attempt %d): %s", attempt, exc)
             await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
     raise AssertionError("unreachable")
+
+
+async def fetch(query: str, args: Sequence[Any] = ()) -> list[Any]:
+    """A hand-written read with ``?`` placeholders; rows are mappings."""
+    client = connections.get("default")
+    return await fetch_raw(sql(client, query), args)
+
+
+async def fetch_raw(query: str, args: Sequence[Any] = ()) -> list[Any]:
+    """A hand-written read in the database's own placeholders (``$1`` on PostgreSQL).
+
+    On PostgreSQL it runs on a raw pool connection: Tortoise's ``execute_query`` adds about as much CPU
+    as the statement itself on the hot paths (bench/README.md).
+    """
+    client = connections.get("default")
+    if client.capabilities.dialect != "postgres":
+        _, rows = await client.execute_query(query, list(args))
+        return list(rows)
+    async with client.acquire_connection() as connection:
+        return list(await connection.fetch(query, *args))
+
+
+class Gather(Generic[K, V]):
+    """Lookups by key, gathered across the requests of a process.
+
+    The keys asked for while one query is in the database go together in the next one, like the
+    ledger writer's group commit: under load many requests share one statement; a lone request is
+    answered at once. No cache: every answer is read after it was asked for.
+    """
+
+    def __init__(self, load: Callable[[list[K]], Awaitable[dict[K, V]]], max_keys: int = 500) -> None:
+        self._load = load
+        self._max_keys = max_keys
+        self._waiting: dict[K, list[asyncio.Future[V | None]]] = {}
+        self._running = False
+
+    async def get(self, key: K) -> V | None:
+        future: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append(future)
+        if not self._running:
+            self._running = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                keys = list(self._waiting)[: self._max_keys]
+                batch = {key: self._waiting.pop(key) for key in keys}
+                try:
+                    found = await self._load(keys)
+                except Exception as exc:  # noqa: BLE001 - each caller gets the failure
+                    for futures in batch.values():
+                        for future in futures:
+                            if not future.done():
+                                future.set_exception(exc)
+                    continue
+                for key, futures in batch.items():
+                    for future in futures:
+                        if not future.done():
+                            future.set_result(found.get(key))
+        finally:
+            self._running = False
 
 
 # For the ``tortoise`` command (makemigrations, migrate, history): the same config as the hub's.

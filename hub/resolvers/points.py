@@ -18,14 +18,14 @@ from tortoise.queryset import QuerySet
 
 from hub import policy
 from hub.auth import Principal
-from hub.db import sql
+from hub.db import Gather, fetch, fetch_raw, sql
 from hub.errors import InvalidInput, NotFound
-from hub.ledger.accounts import AccountRef, ensure_accounts, shard_for
+from hub.ledger.accounts import ANY_SHARD, AccountRef, ensure_accounts
 from hub.ledger.commands import Command, Leg, TransactionRecord
 from hub.ledger.engine import LedgerWriter
 from hub.ledger.history import AccountView, account_view
 from hub.ledger.idempotency import claim
-from hub.ledger.sql import as_datetime
+from hub.ledger.sql import Columns, as_datetime, dialect_of
 from hub.models import Account, AccountKind, Asset, Brand, Membership, TransactionKind
 from hub.resolvers import validation as v
 from hub.resolvers.access import get_membership
@@ -58,11 +58,11 @@ async def _move_points(
 ) -> PointsResult:
     """Post ``points`` (signed, as the member sees it) between the member and a brand account.
 
-    The brand side is the issuance or burn shard of this membership (see ``hub.ledger.accounts``).
+    The brand side is the issuance or burn account, in the shard the writer picks for its batch.
     """
     brand_id = membership.brand_id
     mine = AccountRef.member(brand_id, membership.id)
-    brand_side = AccountRef.system(brand_id, counterpart, shard_for(membership.id))
+    brand_side = AccountRef.system(brand_id, counterpart, ANY_SHARD)
     legs = (Leg(brand_side, -points), Leg(mine, points)) if points else ()
     outcome = await ledger.submit(
         Command(
@@ -194,27 +194,35 @@ async def points_of(membership_ids: list[int]) -> list[PointsView]:
     return [views.get(mid, NO_POINTS) for mid in membership_ids]
 
 
-async def membership_and_points_by_phone(brand_id: int, number: str) -> tuple[Membership, PointsView] | None:
-    """A brand's member by normalised phone, with its points: one statement for the POS lookup."""
-    conn = connections.get("default")
-    _, rows = await conn.execute_query(
-        sql(
-            conn,
-            "SELECT ms.*, a.balance AS a_balance, a.sequence AS a_sequence, pa.balance AS p_balance"
-            " FROM membership ms JOIN member m ON m.id = ms.member_id"
-            " LEFT JOIN account a ON a.membership_id = ms.id AND a.kind = 'member'"
-            "  AND a.asset = 'points' AND a.asset_code = ''"
-            " LEFT JOIN account pa ON pa.membership_id = ms.id AND pa.kind = 'pending'"
-            "  AND pa.asset = 'points' AND pa.asset_code = ''"
-            " WHERE ms.brand_id = ? AND m.phone = ?",
-        ),
-        [brand_id, number],
+async def _by_phone(keys: list[tuple[int, str]]) -> dict[tuple[int, str], tuple[Membership, PointsView]]:
+    d = dialect_of()
+    rows = await fetch_raw(
+        "SELECT ms.*, m.phone AS m_phone, a.balance AS a_balance, a.sequence AS a_sequence,"
+        " pa.balance AS p_balance FROM membership ms JOIN member m ON m.id = ms.member_id"
+        f" JOIN {d.rows(_PHONE_COLUMNS)} ON ms.brand_id = r.brand_id AND m.phone = r.phone"
+        " LEFT JOIN account a ON a.membership_id = ms.id AND a.kind = 'member'"
+        "  AND a.asset = 'points' AND a.asset_code = ''"
+        " LEFT JOIN account pa ON pa.membership_id = ms.id AND pa.kind = 'pending'"
+        "  AND pa.asset = 'points' AND pa.asset_code = ''",
+        d.rows_args(_PHONE_COLUMNS, keys),
     )
-    if not rows:
-        return None
-    row = dict(rows[0])
-    view = PointsView(row.pop("a_balance") or 0, row.pop("p_balance") or 0, row.pop("a_sequence") or 0)
-    return Membership._init_from_db(**row), view
+    out = {}
+    for raw in rows:
+        row = dict(raw)
+        phone = row.pop("m_phone")
+        view = PointsView(row.pop("a_balance") or 0, row.pop("p_balance") or 0, row.pop("a_sequence") or 0)
+        out[(row["brand_id"], phone)] = (Membership._init_from_db(**row), view)
+    return out
+
+
+_PHONE_COLUMNS: Columns = (("brand_id", "bigint"), ("phone", "text"))
+# The POS lookup: one statement, shared by the lookups of concurrent requests (hub.db.Gather).
+_phones: Gather[tuple[int, str], tuple[Membership, PointsView]] = Gather(_by_phone)
+
+
+async def membership_and_points_by_phone(brand_id: int, number: str) -> tuple[Membership, PointsView] | None:
+    """A brand's member by normalised phone, with its points."""
+    return await _phones.get((brand_id, number))
 
 
 async def member_account(membership: Membership) -> Account:
@@ -294,15 +302,13 @@ async def history(membership: Membership, first: int, after: str | None, max_siz
         raise InvalidInput(f"first must be between 0 and {max_size}.", "first")
     before = _after_sequence(after)
     key = AccountRef.member(membership.brand_id, membership.id).key
-    conn = connections.get("default")
-    where = "a.key = ?" + (" AND p.sequence < ?" if before is not None else "")
-    _, rows = await conn.execute_query(
-        sql(
-            conn,
-            "SELECT p.id, p.sequence, p.amount, p.balance_after, p.created_at, p.transaction_id"
-            f" FROM posting p JOIN account a ON a.id = p.account_id WHERE {where}"
-            f" ORDER BY p.sequence DESC LIMIT {int(first) + 1}",
-        ),
+    # The account id as a sub-select (not a join): the planner then walks the (account, sequence)
+    # index backwards and stops after the page, however long the member's history.
+    where = "p.account_id = (SELECT id FROM account WHERE key = ?)"
+    rows = await fetch(
+        "SELECT p.id, p.sequence, p.amount, p.balance_after, p.created_at, p.transaction_id FROM posting p"
+        f" WHERE {where}{' AND p.sequence < ?' if before is not None else ''}"
+        f" ORDER BY p.sequence DESC LIMIT {int(first) + 1}",
         [key] if before is None else [key, before],
     )
     entries = [

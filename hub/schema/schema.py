@@ -30,6 +30,7 @@ from hub.schema.members import MemberMutation, MemberQuery
 from hub.schema.nodes import Brand, LedgerTransaction, Membership, Store
 from hub.schema.points import PointsMutation
 from hub.schema.rewards import EngagementEvent, RewardsMutation, RewardsQuery
+from hub.schema.subscriptions import SharedEventExecution
 from hub.schema.subscriptions import Subscription as BalanceSubscription
 from hub.schema.validation_rules import limit_rules
 from hub.settings import Settings
@@ -152,6 +153,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         ],
         extensions=extensions,
         config=StrawberryConfig(scalar_map={BigInt: BIGINT_SCALAR}),
+        # One execution of a balance event per operation, shared by its subscribers in this process.
+        execution_context_class=SharedEventExecution,
     )
     schema.request_timeout_seconds = settings.request_timeout_seconds
     return schema

@@ -1,12 +1,26 @@
-"""Live balance changes over graphql-transport-ws."""
+"""Live balance changes over graphql-transport-ws.
+
+One committed event usually goes to several subscribers of one process (a member's phone and tablet,
+the store's screen, HQ). The work of turning it into a response is shared: the subscription yields one
+GraphQL ``BalanceEvent`` per committed event per process, and ``SharedEventExecution`` executes an
+operation's selection on it once and hands the same result to every subscriber that sent the same
+operation. That is only right while the result depends on the event and the document alone: no field
+under ``balanceChanged`` may depend on the caller or take a variable (``_shareable`` checks the
+variables; ``tests/live/test_events.py`` checks that no field has a resolver of its own).
+"""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from typing import Any
 
 import strawberry
+from graphql import ExecutionResult, OperationDefinitionNode, VariableNode, Visitor, visit
 from strawberry import relay
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.utils.await_maybe import AwaitableOrValue
 
 from hub import policy
 from hub.domain import Role
@@ -38,10 +52,21 @@ class BalanceEvent:
     balance: BigInt = strawberry.field(description="The balance right after this change.")
     delta: BigInt = strawberry.field(description="The signed change.")
     transaction: BalanceEventTransaction
+    # Results of executing operations on this event, shared by the subscribers (SharedEventExecution).
+    results: strawberry.Private[dict[int, ExecutionResult]]
+
+    @classmethod
+    def of(cls, e: ledger_events.BalanceEvent) -> BalanceEvent:
+        """The one GraphQL event of a committed event in this process (while anyone holds it)."""
+        shared = _shared.get(e)
+        if shared is None:
+            shared = _shared[e] = cls.from_event(e)
+        return shared
 
     @classmethod
     def from_event(cls, e: ledger_events.BalanceEvent) -> BalanceEvent:
         return cls(
+            results={},
             membership_id=relay.GlobalID("Membership", str(e.membership_id)),
             asset=e.asset,
             sequence=BigInt(e.sequence),
@@ -96,4 +121,52 @@ class Subscription:
         else:
             accounts = await member_service.own_points_accounts(principal)
         async for event in balance_events(info.context.services.broker, accounts, after):
-            yield BalanceEvent.from_event(event)
+            yield BalanceEvent.of(event)
+
+
+# The broker hands one ledger event object to every subscription of the process: its GraphQL event is
+# made once, and goes when the last subscriber has sent it.
+_shared: weakref.WeakKeyDictionary[ledger_events.BalanceEvent, BalanceEvent] = weakref.WeakKeyDictionary()
+_variables_used: weakref.WeakKeyDictionary[OperationDefinitionNode, bool] = weakref.WeakKeyDictionary()
+
+
+class _FindVariables(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def enter_variable(self, node: VariableNode, *_: Any) -> None:
+        self.found = True
+
+
+def _shareable(operation: OperationDefinitionNode, fragments: dict[str, Any]) -> bool:
+    """The result depends on the event and the document only: no variable below the root field."""
+    known = _variables_used.get(operation)
+    if known is None:
+        finder = _FindVariables()
+        for root in operation.selection_set.selections:
+            # The root field's own arguments may use variables (they choose the stream, not the result).
+            for node in [getattr(root, "selection_set", None), *(getattr(root, "directives", None) or ())]:
+                if node is not None:
+                    visit(node, finder)
+        for fragment in fragments.values():
+            visit(fragment, finder)
+        known = _variables_used[operation] = finder.found
+    return not known
+
+
+class SharedEventExecution(StrawberryGraphQLCoreExecutionContext):
+    """Executes a subscription's selection on a shared event once per operation, for every subscriber."""
+
+    def execute_operation(self, *args: Any, **kwargs: Any) -> AwaitableOrValue[Any]:
+        event = self.root_value
+        if not isinstance(event, BalanceEvent) or not _shareable(self.operation, self.fragment_definitions):
+            return super().execute_operation(*args, **kwargs)
+        key = id(self.operation)  # the parser cache gives every sender of one text the same node
+        cached = event.results.get(key)
+        if cached is not None:
+            return cached
+        result = super().execute_operation(*args, **kwargs)
+        if isinstance(result, ExecutionResult) and not result.errors:
+            event.results[key] = result
+        return result

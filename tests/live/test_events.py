@@ -192,3 +192,44 @@ async def test_after_sequence_ahead_of_the_membership_is_refused(app: Starlette,
         assert event.data["balanceChanged"]["sequence"] == 2
     finally:
         await results.aclose()
+
+
+async def test_subscribers_of_one_event_share_its_execution(app: Starlette, world: World) -> None:
+    membership, _, _ = await world.enroll()
+    hq = Principal(Role.BRAND, brand_id=pk(world.a.id))
+    store = Principal(Role.STORE, brand_id=pk(world.a.id), store_id=pk(world.a.store_id))
+    # A document whose fields take a variable below the root field is executed for each subscriber.
+    own = "subscription($m: ID, $x: Boolean!) { balanceChanged(membershipId: $m) { sequence balance @include(if: $x) } }"
+    schema = build_schema(app.state.services.settings)
+    streams = [
+        await schema.subscribe(BALANCE_SUBSCRIPTION, variable_values={"m": membership}, context_value=ctx)
+        for ctx in (HubContext(app.state.services, hq), HubContext(app.state.services, store))
+    ]
+    streams += [
+        await schema.subscribe(
+            own, variable_values={"m": membership, "x": x}, context_value=HubContext(app.state.services, hq)
+        )
+        for x in (True, False)
+    ]
+    try:
+        pending = [asyncio.ensure_future(anext(s)) for s in streams]
+        await asyncio.sleep(0.2)
+        await world.earn(membership, 1_200, "shared-1")
+        first, second, with_balance, without = [await asyncio.wait_for(p, 5) for p in pending]
+    finally:
+        for s in streams:
+            await s.aclose()
+    assert first.data == second.data and first.data["balanceChanged"]["balance"] == 12
+    assert first.data is second.data  # one execution, handed to both
+    assert with_balance.data == {"balanceChanged": {"sequence": 1, "balance": 12}}
+    assert without.data == {"balanceChanged": {"sequence": 1}}
+
+
+def test_no_field_of_a_balance_event_has_a_resolver_of_its_own() -> None:
+    """Shared results are right only while a balance event's fields depend on the event alone."""
+    from hub.schema.subscriptions import BalanceEvent as EventType
+    from hub.schema.subscriptions import BalanceEventTransaction
+
+    for cls in (EventType, BalanceEventTransaction):
+        for field in cls.__strawberry_definition__.fields:
+            assert field.base_resolver is None, f"{cls.__name__}.{field.name} resolves itself"

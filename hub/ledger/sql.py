@@ -409,7 +409,8 @@ def statements(d: Dialect) -> Statements:
         ),
         lock_counters=(
             "SELECT id, key, value FROM ledger_counter"
-            f" WHERE key IN (SELECT r.key FROM {d.rows(KEY_COLUMNS)}) ORDER BY key{' FOR UPDATE' if d.postgres else ''}"
+            f" WHERE key IN (SELECT r.key FROM {d.rows(KEY_COLUMNS)})"
+            f" ORDER BY key{' FOR UPDATE' if d.postgres else ''}"
         ),
         update_counters=(
             "UPDATE ledger_counter SET value = r.value, updated_at = r.updated_at"

@@ -129,16 +129,16 @@ async def test_a_rolled_back_attempt_forgets_the_accounts_it_created(
     # The writer caches which accounts exist; an attempt that created one and then failed must not
     # leave it cached, or the next command naming it would find no row.
     m = await member(world)
-    original = engine._insert_transactions
+    original = engine._plan  # runs after the batch created its accounts and counters
     failures = iter([RuntimeError("injected")])
 
-    async def fail_once(*args: object, **kwargs: object) -> None:
+    def fail_once(*args: object, **kwargs: object) -> object:
         error = next(failures, None)
         if error is not None:
             raise error
-        await original(*args, **kwargs)  # type: ignore[arg-type]
+        return original(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(engine, "_insert_transactions", fail_once)
+    monkeypatch.setattr(engine, "_plan", fail_once)
     name = f"new-{next(_n)}"  # a counter (and so a row) that did not exist before
     async with LedgerWriter() as writer:
         with pytest.raises(RuntimeError, match="injected"):

@@ -185,15 +185,18 @@ async def test_a_write_past_the_deadline_happens_exactly_once(
     membership, _, _ = await world.enroll()
     await world.earn(membership, 10_000, "deadline-seed")
     transactions = await LedgerTransaction.all().count()
+
     # Both ways a batch writes (one statement on PostgreSQL, one per table otherwise) take a second,
     # inside the database transaction.
-    for name in ("_write_plan", "_write_in_one_statement"):
-
-        async def slow(*args: Any, _write: Any = getattr(engine, name), **kwargs: Any) -> Any:
+    def slowed(write: Any) -> Any:
+        async def slow(*args: Any, **kwargs: Any) -> Any:
             await asyncio.sleep(1.0)
-            return await _write(*args, **kwargs)
+            return await write(*args, **kwargs)
 
-        monkeypatch.setattr(engine, name, slow)
+        return slow
+
+    monkeypatch.setattr(engine, "_write_plan", slowed(engine._write_plan))
+    monkeypatch.setattr(engine, "_write_in_one_statement", slowed(engine._write_in_one_statement))
     async with client(slow_app) as c:
         response = await c.post(
             "/graphql",

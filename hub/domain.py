@@ -52,6 +52,7 @@ class TransactionKind(StrEnum):
     EVENT_REWARD = "event_reward"  # an HQ-defined engagement event reported for a member
     GRANT = "grant"  # one member's points of a bulk grant (a background job)
     COUPON_ISSUE = "coupon_issue"  # coupons issued to a member (by HQ, or bought with points)
+    REFERRAL = "referral"  # a referral reward (referrer or referee), once per referral and side
 
 
 class LimitPeriod(StrEnum):
@@ -70,3 +71,55 @@ class CouponKind(StrEnum):
     AMOUNT_OFF = "amount_off"  # a fixed amount, on a bill of at least the minimum
     PERCENT_OFF = "percent_off"  # a share of the bill, rounded down, up to a cap
     FREE_ITEM = "free_item"  # one line of the bill with the template's SKU, free (up to a cap)
+
+
+# --- earning (rules, tiers, referrals): docs/earning.md ---------------------------------------------
+
+
+class EarnRuleKind(StrEnum):
+    """What an earning rule does; docs/earning.md says how the kinds stack."""
+
+    BASE_RATE = "base_rate"  # points per fen for every line (brand-wide, or for some stores)
+    CATEGORY_RATE = "category_rate"  # replaces the base rate for matching lines (category, margin, SKU)
+    MULTIPLIER = "multiplier"  # multiplies matching lines; highest per group, groups multiply
+    MINIMUM_BILL = "minimum_bill"  # a bill below the minimum earns no rate points
+    PURCHASE_CAP = "purchase_cap"  # at most so many rate points per purchase
+    DAILY_CAP = "daily_cap"  # at most so many rate points per member per brand-local day
+    FIRST_PURCHASE_BONUS = "first_purchase_bonus"  # added on the membership's first purchase
+    BIRTHDAY_BONUS = "birthday_bonus"  # added once a year on the birthday (day or month)
+    REFERRAL = "referral"  # rewards referrer and referee on the referee's first qualifying purchase
+
+
+class BirthdayWindow(StrEnum):
+    DAY = "day"
+    MONTH = "month"
+
+
+class TierBasis(StrEnum):
+    """What qualifies a member for a tier."""
+
+    POINTS = "points"  # points earned by purchases (not the balance), net of refunds
+    SPEND = "spend"  # fen paid in purchases, net of refunds
+
+
+class TierWindow(StrEnum):
+    ROLLING_DAYS = "rolling_days"  # the last N days; reviewed at each brand-local month end
+    CALENDAR_YEAR = "calendar_year"  # the brand-local calendar year; reviewed at its end
+
+
+class TierDowngrade(StrEnum):
+    """What the review at a period's end does to a member who no longer qualifies."""
+
+    NONE = "none"  # tiers only go up
+    ONE_STEP = "one_step"  # down one step
+    RECOMPUTE = "recompute"  # down to the tier the period qualifies for
+
+
+class TierDirection(StrEnum):
+    UP = "up"
+    DOWN = "down"
+
+
+class ReferralStatus(StrEnum):
+    PENDING = "pending"  # signed up, no qualifying purchase yet
+    REWARDED = "rewarded"  # the qualifying purchase happened and the rewards were posted

@@ -59,8 +59,9 @@ async def test_a_ledger_written_before_the_ledger_core_migration_survives_it_and
     assert report["duplicate_key_refused"]
     # Columns added later get their defaults on rows that were there before (hub/migrations/_operations).
     assert report["brand_settings"] == ["Asia/Shanghai", 100, 100]
-    # A membership from before 0007 has no purchase on record yet (earning keeps these from now on).
-    assert report["membership_activity"] == [None, None]
+    # The earning migration turned the old earn into a purchase and filled the member's activity.
+    assert report["purchases"] == [[1, 12_050, 120, 1]]
+    assert report["activity"] == [True, 1, 12_050, "normal"]
 
 
 async def test_api_keys_of_the_first_schema_survive_the_migrations(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from hub.models.audit import AuditAccountState, AuditCheckpoint, AuditMode
 from hub.models.auth import ApiKey, LoginCode, LoginThrottle, Role
 from hub.models.brands import Brand, Store
 from hub.models.coupons import CouponKind, CouponTemplate
+from hub.models.earning import EarnRule, EarnRuleVersion, Purchase, PurchaseRefund
 from hub.models.engagement import CheckIn, CheckInProgram, EngagementEvent, EngagementEventReward, LimitPeriod
 from hub.models.grants import GrantPlan, GrantRecipient
 from hub.models.installation import Installation
@@ -21,8 +22,11 @@ from hub.models.ledger import (
     TransactionKind,
 )
 from hub.models.members import Member, Membership
+from hub.models.referrals import Referral, ReferralCode
+from hub.models.tiers import BASE_TIER, Tier, TierChange, TierLadder
 
 __all__ = [
+    "BASE_TIER",
     "FINISHED_STATUSES",
     "Account",
     "AccountKind",
@@ -36,6 +40,8 @@ __all__ = [
     "CheckInProgram",
     "CouponKind",
     "CouponTemplate",
+    "EarnRule",
+    "EarnRuleVersion",
     "EngagementEvent",
     "EngagementEventReward",
     "GrantPlan",
@@ -55,7 +61,14 @@ __all__ = [
     "Membership",
     "OutboxEvent",
     "Posting",
+    "Purchase",
+    "PurchaseRefund",
+    "Referral",
+    "ReferralCode",
     "Role",
     "Store",
+    "Tier",
+    "TierChange",
+    "TierLadder",
     "TransactionKind",
 ]

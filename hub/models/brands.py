@@ -17,6 +17,11 @@ class Brand(Model):
     # ``point_value_fen`` fen (100 points = ¥1 by default). Checkout, liability and clearing use it.
     point_value_points = fields.IntField(default=100)
     point_value_fen = fields.IntField(default=100)
+    # Earned points are held pending for this many days (a return window; 0: available at once).
+    pending_days = fields.IntField(default=0)
+    # Bumped with every change to the brand's earning rules or tier ladder, in the same transaction:
+    # each process keeps the compiled rule book of a brand while this number is unchanged.
+    rules_version = fields.BigIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     stores: fields.ReverseRelation["Store"]

@@ -7,6 +7,8 @@ class Member(Model):
 
     id = fields.BigIntField(primary_key=True)
     phone = fields.CharField(max_length=20, unique=True)
+    # Personal data (PIPL): the birthday bonus reads it; erasure clears it. Kept here and nowhere else.
+    birthday = fields.DateField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -34,14 +36,15 @@ class Membership(Model):
         "models.Membership", related_name="referrals", null=True, on_delete=fields.RESTRICT
     )
     referrer_id: int | None
-    # The member's latest purchase (null: none yet), kept by the purchase path (hub/resolvers/earning.py):
-    # a retry changes nothing and a purchase recorded late never moves them back. Segments (bulk grants)
-    # and lapsed members read them.
+    # Member activity, kept by the purchase path (hub/resolvers/purchases.py) after each purchase's
+    # commit, idempotently: a retry changes nothing, and an earlier purchase time never moves them back.
+    # Segments (bulk grants), lapsed members and reports read them.
     last_purchase_at = fields.DatetimeField(null=True)
     last_purchase_store: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
         "models.Store", related_name="last_purchase_memberships", null=True, on_delete=fields.RESTRICT
     )
     last_purchase_store_id: int | None
+    lifetime_spend_fen = fields.BigIntField(default=0)  # fen of every purchase that earned
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -28,6 +28,7 @@ from hub.models import (
     Membership,
     OutboxEvent,
     Posting,
+    Purchase,
     TransactionKind,
 )
 
@@ -47,6 +48,11 @@ async def _old_ledger(url: str) -> None:
         NOW,
     )
     await run("INSERT INTO member (id, phone, created_at) VALUES (1, '8613900000000', ?)", NOW)
+    await run(
+        "INSERT INTO store (id, brand_id, name, code, is_franchise, created_at) VALUES (1, 1, 'Old', 'S1', ?, ?)",
+        False,
+        NOW,
+    )
     await run(
         "INSERT INTO membership (id, member_id, brand_id, tier, created_at) VALUES (7, 1, 1, 'normal', ?)",
         NOW,
@@ -70,13 +76,17 @@ async def _old_ledger(url: str) -> None:
             sequence,
             NOW,
         )
-    for txn_id, kind, key in ((1, "earn", "r-1"), (2, "redeem", "r-2")):
+    # The foundation's earn details: what the earning migration makes a purchase row of.
+    earned = {"amountFen": 12_050, "earnPoints": 1, "earnUnitFen": 100, "rounding": "down", "points": 120}
+    for txn_id, kind, key, details in ((1, "earn", "r-1", earned), (2, "redeem", "r-2", {})):
         await run(
-            "INSERT INTO ledger_transaction (id, brand_id, kind, membership_id, reason, idempotency_scope,"
-            " idempotency_key, request_hash, details, created_at) VALUES (?, 1, ?, 7, '', 'store:1', ?, 'h', '{}', ?)",
+            "INSERT INTO ledger_transaction (id, brand_id, kind, membership_id, store_id, reason,"
+            " idempotency_scope, idempotency_key, request_hash, details, created_at)"
+            " VALUES (?, 1, ?, 7, 1, '', 'store:1', ?, 'h', ?, ?)",
             txn_id,
             kind,
             key,
+            json.dumps(details),
             NOW,
         )
     postings = [
@@ -123,7 +133,7 @@ async def _old_ledger(url: str) -> None:
         )
     # Sequences on PostgreSQL follow the explicit ids.
     if conn.capabilities.dialect == "postgres":
-        for table in ("brand", "member", "membership", "account", "ledger_transaction", "posting", "lot"):
+        for table in ("brand", "member", "store", "membership", "account", "ledger_transaction", "posting", "lot"):
             await conn.execute_script(f"SELECT setval('{table}_id_seq', (SELECT MAX(id) FROM {table}))")
     await Tortoise.close_connections()
 
@@ -171,8 +181,16 @@ async def main(url: str) -> dict[str, object]:
             duplicate_key_refused = True
         brand = await Brand.get(id=1)
         membership = await Membership.get(id=7)
+        purchases = await Purchase.all().values_list("transaction_id", "amount_fen", "points", "store_id")
         return {
-            "membership_activity": [membership.last_purchase_at, membership.last_purchase_store_id],
+            # Earns written before the earning migration became purchase rows; activity follows them.
+            "purchases": [list(p) for p in purchases],
+            "activity": [
+                membership.last_purchase_at == NOW,
+                membership.last_purchase_store_id,
+                membership.lifetime_spend_fen,
+                membership.tier,
+            ],
             "brand_settings": [brand.timezone, brand.point_value_points, brand.point_value_fen],
             "accounts": await Account.all().count(),
             "postings": await Posting.all().count(),

@@ -65,7 +65,8 @@ async def write_postings(database_url: str, count: int, seed: int) -> float:
     from hub.auth import Principal
     from hub.domain import Role
     from hub.ledger.engine import LedgerWriter
-    from hub.resolvers.points import record_purchase, redeem_points
+    from hub.resolvers.points import redeem_points
+    from hub.resolvers.purchases import record_purchase
 
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:

@@ -8,7 +8,7 @@ from hub.auth import MemberTokens, Principal
 from hub.domain import CouponKind, Role
 from hub.ledger.engine import LedgerWriter
 from hub.models import ApiKey, Brand, Membership, Store
-from hub.resolvers import brands, checkin, coupons, grants, keys, members, points, rewards
+from hub.resolvers import brands, checkin, coupons, grants, keys, members, points, purchases, rewards
 
 PLATFORM = Principal(Role.PLATFORM)
 SUPERMARKET = "FreshMart Supermarkets"
@@ -49,7 +49,9 @@ async def _seed_with(ledger: LedgerWriter) -> None:
             pos = Principal(Role.STORE, brand_id=store.brand_id, store_id=store.id)
             membership, _ = await members.enroll_member(pos, phone)
             for n, amount in enumerate([12_880, 4_550 + 1_000 * i, 39_900][: 1 + i % 3]):
-                await points.record_purchase(ledger, pos, membership.id, amount, f"demo-{store.code}-{i}-{n}")
+                await purchases.record_purchase(
+                    ledger, pos, membership.id, amount, f"demo-{store.code}-{i}-{n}"
+                )
             if i % 4 == 1:
                 await points.redeem_points(ledger, pos, membership.id, 10, "Free coffee", f"demo-r-{i}")
     first = await Membership.filter(brand_id=mart.id).order_by("id").first()

@@ -78,7 +78,7 @@ LIST_BRANDS = _declare("brand.list", ANY, Scope.BRAND, "list brands")
 READ_BRAND = _declare("brand.read", ANY, Scope.BRAND, "read a brand")
 SET_EARN_RATE = _declare("brand.setEarnRate", {BRAND}, Scope.BRAND, "set a brand's earn rate")
 UPDATE_BRAND_SETTINGS = _declare(
-    "brand.updateSettings", {BRAND}, Scope.BRAND, "set a brand's time zone and point value"
+    "brand.updateSettings", {BRAND}, Scope.BRAND, "set a brand's time zone, point value and return window"
 )
 CREATE_STORE = _declare("store.create", {BRAND}, Scope.BRAND, "open a store")
 READ_STORE = _declare("store.read", ANY, Scope.BRAND, "read a store, list a brand's stores")
@@ -97,6 +97,24 @@ LIST_KEYS = _declare("key.list", {PLATFORM, BRAND}, Scope.BRAND, "list API keys"
 READ_KEY = _declare("key.read", {PLATFORM, BRAND}, Scope.BRAND, "read an API key")
 REVOKE_KEY = _declare("key.revoke", {PLATFORM, BRAND}, Scope.BRAND, "revoke an API key")
 ROTATE_KEY = _declare("key.rotate", {PLATFORM, BRAND}, Scope.BRAND, "rotate an API key's secret")
+# Earning (docs/earning.md): rules, tiers, referral, birthday.
+MANAGE_EARN_RULES = _declare(
+    "earnRule.manage", {BRAND}, Scope.BRAND, "create, change and retire a brand's earning rules"
+)
+READ_EARN_RULES = _declare(
+    "earnRule.read", {PLATFORM, BRAND, STORE}, Scope.BRAND, "read a brand's earning rules"
+)
+PREVIEW_EARN = _declare(
+    "earn.preview", {BRAND, STORE}, Scope.MEMBERSHIP, "preview what a purchase would earn"
+)
+SET_TIER_LADDER = _declare("tier.setLadder", {BRAND}, Scope.BRAND, "set a brand's tier ladder")
+WATCH_TIER = _declare("tier.watch", ANY, Scope.MEMBERSHIP, "watch a membership's tier changes live")
+ISSUE_REFERRAL_CODE = _declare(
+    "referral.issueCode", {BRAND, STORE, MEMBER}, Scope.MEMBERSHIP, "get a membership's referral code"
+)
+SET_BIRTHDAY = _declare(
+    "member.setBirthday", {BRAND, STORE, MEMBER}, Scope.MEMBERSHIP, "record a member's birthday (once)"
+)
 ISSUE_TOKEN = _declare("token.issue", {BRAND, STORE}, Scope.MEMBERSHIP, "issue a one-brand member token")
 READ_JOB = _declare("job.read", {PLATFORM, BRAND}, Scope.BRAND, "read a background job")
 LIST_JOBS = _declare("job.list", {PLATFORM, BRAND}, Scope.BRAND, "list background jobs")

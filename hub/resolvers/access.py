@@ -8,13 +8,14 @@ and lists never hold what the caller may not see (they are filtered by the query
 
 from __future__ import annotations
 
+from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
 
 from hub import policy
 from hub.auth import Principal
 from hub.domain import Role
 from hub.errors import NotFound
-from hub.models import ApiKey, Brand, Job, LedgerTransaction, Membership, Store
+from hub.models import ApiKey, Brand, EarnRule, Job, LedgerTransaction, Membership, Store
 from hub.policy import Action, Scope
 from hub.resolvers import lookups
 
@@ -145,6 +146,17 @@ async def get_membership(
     if membership is None or not membership_in_reach(p, membership):
         raise NotFound("No such membership.", field)
     return membership
+
+
+async def get_earn_rule(
+    principal: Principal | None, action: Action, rule_id: int, field: str = "ruleId"
+) -> EarnRule:
+    """A rule of a brand in the caller's reach (with its brand)."""
+    reach = Subquery(brands(principal, action).values("id"))
+    rule = await EarnRule.filter(id=rule_id, brand_id__in=reach).select_related("brand").first()
+    if rule is None:
+        raise NotFound("No such earning rule.", field)
+    return rule
 
 
 async def get_transaction(

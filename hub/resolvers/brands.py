@@ -69,6 +69,7 @@ async def set_earn_rate(
 
 
 MAX_POINT_VALUE_TERM = 1_000_000
+MAX_PENDING_DAYS = 90
 
 
 def timezone_name(value: str) -> str:
@@ -95,8 +96,10 @@ async def update_brand_settings(
     timezone: str | None = None,
     point_value_points: int | None = None,
     point_value_fen: int | None = None,
+    pending_days: int | None = None,
 ) -> Brand:
-    """HQ sets the brand's clock and what its points are worth; fields left out keep their value."""
+    """HQ sets the brand's clock, what its points are worth and its return window (earned points stay
+    pending that many days: new purchases only); fields left out keep their value."""
     brand = await access.get_brand(principal, policy.UPDATE_BRAND_SETTINGS, brand_id)
     if timezone is not None:
         brand.timezone = timezone_name(timezone)
@@ -104,7 +107,11 @@ async def update_brand_settings(
         brand.point_value_points if point_value_points is None else point_value_points,
         brand.point_value_fen if point_value_fen is None else point_value_fen,
     )
-    await brand.save(update_fields=["timezone", "point_value_points", "point_value_fen"])
+    if pending_days is not None:
+        if not 0 <= pending_days <= MAX_PENDING_DAYS:
+            raise InvalidInput(f"Between 0 and {MAX_PENDING_DAYS} days.", "pendingDays")
+        brand.pending_days = pending_days
+    await brand.save(update_fields=["timezone", "point_value_points", "point_value_fen", "pending_days"])
     return brand
 
 

@@ -1,4 +1,4 @@
-"""Earning, redeeming and adjusting points, and reading balances and history.
+"""Redeeming and adjusting points, and reading balances and history (purchases: ``purchases.py``).
 
 Each write builds one ledger command and hands it to the process's ``LedgerWriter``. Every write
 carries the caller's idempotency key; its scope is the caller (a store's receipt numbers are its own),
@@ -26,10 +26,9 @@ from hub.ledger.engine import LedgerWriter
 from hub.ledger.history import AccountView, account_view
 from hub.ledger.idempotency import claim
 from hub.ledger.sql import Columns, as_datetime, dialect_of
-from hub.models import Account, AccountKind, Asset, Brand, Membership, TransactionKind
+from hub.models import Account, AccountKind, Asset, Membership, TransactionKind
 from hub.resolvers import validation as v
 from hub.resolvers.access import get_membership
-from hub.resolvers.earning import evaluate_earn
 
 __all__ = ["PointsResult", "PointsView", "TransactionRecord"]
 
@@ -82,33 +81,6 @@ async def _move_points(
     balance = outcome.report_balance if outcome.report_balance is not None else 0
     return PointsResult(
         outcome.transaction, membership, posting.amount if posting else 0, balance, outcome.replayed
-    )
-
-
-async def record_purchase(
-    ledger: LedgerWriter,
-    principal: Principal | None,
-    membership_id: int,
-    amount_fen: int,
-    idempotency_key: str,
-) -> PointsResult:
-    p = policy.require(principal, policy.EARN_POINTS)
-    key = v.idempotency_key(idempotency_key)
-    amount_fen = v.positive(amount_fen, "amountFen")
-    membership = await get_membership(p, policy.EARN_POINTS, membership_id)
-    brand: Brand = membership.brand  # loaded with the membership
-    earned = await evaluate_earn(brand, membership, amount_fen, store_id=p.store_id)
-    request = {"operation": "recordPurchase", "membership": membership.id, "amount_fen": amount_fen}
-    return await _move_points(
-        ledger,
-        p,
-        membership,
-        TransactionKind.EARN,
-        earned.points,
-        AccountKind.ISSUANCE,
-        key,
-        request,
-        details=earned.details,
     )
 
 

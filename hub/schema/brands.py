@@ -71,6 +71,10 @@ class UpdateBrandSettingsInput:
     point_value_fen: int | None = strawberry.field(
         default=None, description="Fen those points are worth (1 to 1,000,000)."
     )
+    pending_days: int | None = strawberry.field(
+        default=None,
+        description="Return window: earned points stay pending this many days (0 to 90; 0: none).",
+    )
 
 
 @strawberry.type
@@ -144,7 +148,7 @@ class BrandMutation:
         return await mutate(SetEarnRatePayload, run)
 
     @strawberry.mutation(
-        description="Brand HQ: set the brand's time zone and what its points are worth.",
+        description="Brand HQ: set the brand's time zone, what its points are worth and its return window.",
         extensions=[Authorize(policy.UPDATE_BRAND_SETTINGS)],
     )
     async def update_brand_settings(
@@ -157,6 +161,7 @@ class BrandMutation:
                 timezone=input.timezone,
                 point_value_points=input.point_value_points,
                 point_value_fen=input.point_value_fen,
+                pending_days=input.pending_days,
             )
             return {"brand": Brand.from_model(brand)}
 

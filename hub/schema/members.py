@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 import strawberry
@@ -19,6 +20,12 @@ from hub.schema.nodes import AFTER, FIRST, Membership, connection
 @strawberry.input(description="A phone number to enrol in the calling store's brand.")
 class EnrollMemberInput:
     phone: str = strawberry.field(description="A mainland number (13800138000) or +E.164.")
+    referral_code: str | None = strawberry.field(
+        default=None, description="A member's referral code of this brand: the new member was referred."
+    )
+    birthday: date | None = strawberry.field(
+        default=None, description="The member's birthday, for birthday bonuses (kept if one is recorded)."
+    )
 
 
 @strawberry.type(description="The result of enrollMember.")
@@ -28,6 +35,18 @@ class EnrollMemberPayload:
     created: bool = strawberry.field(
         default=False, description="False when the phone was already a member of this brand."
     )
+
+
+@strawberry.input(description="A member's birthday.")
+class SetBirthdayInput:
+    membership_id: strawberry.ID = strawberry.field(description="A membership of the person.")
+    birthday: date = strawberry.field(description="The date of birth.")
+
+
+@strawberry.type(description="The result of setBirthday.")
+class SetBirthdayPayload:
+    user_errors: list[UserError] = strawberry.field(description="Why nothing was written, if so.")
+    membership: Membership | None = strawberry.field(default=None, description="The membership.")
 
 
 @strawberry.type
@@ -78,7 +97,27 @@ class MemberMutation:
     )
     async def enroll_member(self, info: Info, input: EnrollMemberInput) -> EnrollMemberPayload:
         async def run() -> dict:
-            membership, created = await service.enroll_member(info.context.principal, input.phone)
+            membership, created = await service.enroll_member(
+                info.context.principal, input.phone, input.referral_code, input.birthday
+            )
             return {"membership": Membership.from_model(membership), "created": created}
 
         return await mutate(EnrollMemberPayload, run)
+
+    @strawberry.mutation(
+        description=(
+            "Record a member's birthday (the member itself, a store or HQ of its brand). Once: another"
+            " date later is refused (ALREADY_EXISTS)."
+        ),
+        extensions=[Authorize(policy.SET_BIRTHDAY)],
+    )
+    async def set_birthday(self, info: Info, input: SetBirthdayInput) -> SetBirthdayPayload:
+        async def run() -> dict:
+            membership = await service.set_birthday(
+                info.context.principal,
+                decode_id(input.membership_id, "Membership", "membershipId"),
+                input.birthday,
+            )
+            return {"membership": Membership.from_model(membership)}
+
+        return await mutate(SetBirthdayPayload, run)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import strawberry
@@ -16,6 +16,8 @@ from hub.resolvers import access
 from hub.resolvers import brands as brand_service
 from hub.resolvers import members as member_service
 from hub.resolvers import points as points_service
+from hub.resolvers import referrals as referral_service
+from hub.resolvers import tiers as tier_service
 from hub.resolvers.pagination import page
 from hub.schema.authorize import Authorize
 from hub.schema.common import BigInt, Connection, parse_pk
@@ -24,6 +26,9 @@ from hub.schema.context import Info
 if TYPE_CHECKING:
     from hub.resolvers.points import TransactionRecord
     from hub.schema.coupons import Coupon, CouponStatusEnum
+    from hub.schema.earning import EarnBreakdownEntry
+    from hub.schema.referrals import Referral
+    from hub.schema.tiers import TierChange, TierLadder, TierStatus
 
 TransactionKindEnum = strawberry.enum(domain.TransactionKind, name="TransactionKind")
 RoleEnum = strawberry.enum(domain.Role, name="Role")
@@ -93,7 +98,11 @@ class Brand(relay.Node):
         description="The IANA time zone the brand's days, periods and expiry dates are reckoned in."
     )
     point_value: PointValue = strawberry.field(description="What the brand's points are worth.")
+    pending_days: int = strawberry.field(
+        description="Return window: earned points stay pending this many days (0: available at once)."
+    )
     created_at: datetime
+    model: strawberry.Private[Any] = None
 
     @classmethod
     def from_model(cls, m: Any) -> Brand:
@@ -104,6 +113,8 @@ class Brand(relay.Node):
             earn_rate=EarnRate(points=m.earn_points, unit_fen=m.earn_unit_fen),
             timezone=m.timezone,
             point_value=PointValue(points=m.point_value_points, fen=m.point_value_fen),
+            pending_days=m.pending_days,
+            model=m,
         )
 
     @classmethod
@@ -114,6 +125,13 @@ class Brand(relay.Node):
             return cls.from_model(await access.get_brand(info.context.principal, policy.READ_BRAND, pk))
 
         return await _resolve_each(node_ids, fetch, required)
+
+    @strawberry.field(description="The brand's tier ladder; null when it has none (everyone is `normal`).")
+    async def tier_ladder(self) -> Annotated[TierLadder, strawberry.lazy("hub.schema.tiers")] | None:
+        from hub.schema.tiers import TierLadder
+
+        ladder = await tier_service.ladder_of(self.model)
+        return TierLadder.of(ladder) if ladder is not None else None
 
     @strawberry.field(
         description="The brand's stores, oldest first.", extensions=[Authorize(policy.READ_STORE)]
@@ -229,6 +247,61 @@ class Membership(relay.Node):
 
         return await coupons_connection(info, self.model, status, first, after)
 
+    @strawberry.field(description="The member's birthday, if recorded (personal data).")
+    async def birthday(self) -> date | None:
+        return await member_service.birthday_of(self.model)
+
+    @strawberry.field(description="When the member last bought (the latest purchase time), if ever.")
+    def last_purchase_at(self) -> datetime | None:
+        return self.model.last_purchase_at
+
+    @strawberry.field(description="Where the member last bought.")
+    async def last_purchase_store(self, info: Info) -> Store | None:
+        if self.model.last_purchase_store_id is None:
+            return None
+        return Store.from_model(await info.context.stores.load(self.model.last_purchase_store_id))
+
+    @strawberry.field(description="Fen of every purchase that earned points, in total.")
+    def lifetime_spend_fen(self) -> BigInt:
+        return BigInt(self.model.lifetime_spend_fen)
+
+    @strawberry.field(
+        description="Where the member stands on the brand's tier ladder; null without a ladder."
+    )
+    async def tier_status(
+        self, info: Info
+    ) -> Annotated[TierStatus, strawberry.lazy("hub.schema.tiers")] | None:
+        from hub.schema.tiers import TierStatus
+
+        status = await tier_service.tier_status(
+            self.model, await info.context.brands.load(self.model.brand_id)
+        )
+        return TierStatus.of(status) if status is not None else None
+
+    @strawberry.field(description="The membership's tier changes, newest first, with their reasons.")
+    async def tier_changes(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Connection[Annotated[TierChange, strawberry.lazy("hub.schema.tiers")]]:
+        from hub.schema.tiers import TierChange
+
+        query = tier_service.changes_of(self.model)
+        return await connection(info, query, TierChange.from_model, first, after, True)
+
+    @strawberry.field(description="The membership's referral code, if one was issued (issueReferralCode).")
+    async def referral_code(self) -> str | None:
+        return await referral_service.code_of(self.model.id)
+
+    @strawberry.field(description="How this membership was referred, if it was.")
+    async def referral(self) -> Annotated[Referral, strawberry.lazy("hub.schema.referrals")] | None:
+        from hub.schema.referrals import Referral
+
+        row = await referral_service.referral_of(self.model.id)
+        return Referral.from_model(row) if row is not None else None
+
+    @strawberry.field(description="How many members signed up with this membership's code.")
+    async def referrals_made(self) -> int:
+        return await referral_service.referrals_made(self.model)
+
     @strawberry.field(description="Changes to this membership's points, newest first.")
     async def history(self, info: Info, first: int = 20, after: str | None = None) -> Connection[LedgerEntry]:
         result = await points_service.history(self.model, first, after, info.context.max_page_size)
@@ -278,6 +351,14 @@ class LedgerTransaction(relay.Node):
         if self.store_pk is None:
             return None
         return Store.from_model(await info.context.stores.load(self.store_pk))
+
+    @strawberry.field(
+        description="How an earn's points were derived: what each rule added (empty for other kinds)."
+    )
+    def breakdown(self) -> list[Annotated[EarnBreakdownEntry, strawberry.lazy("hub.schema.earning")]]:
+        from hub.schema.earning import breakdown
+
+        return breakdown(str(self.kind), self.details)  # type: ignore[return-value]
 
 
 @strawberry.type(description="One posting on a member's points account.")

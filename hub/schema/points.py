@@ -1,4 +1,4 @@
-"""Points: earn on a purchase, redeem, adjust."""
+"""Points: redeem and adjust (earning on a purchase is in hub/schema/earning.py)."""
 
 from __future__ import annotations
 
@@ -18,13 +18,6 @@ IDEMPOTENCY_HELP = (
     "Your unique id for this write (a receipt number). Retrying with the same key returns the first"
     " result; the same key with a different request fails with IDEMPOTENCY_CONFLICT."
 )
-
-
-@strawberry.input
-class RecordPurchaseInput:
-    membership_id: strawberry.ID
-    amount_fen: int = strawberry.field(description="The amount paid, in fen (¥1 = 100).")
-    idempotency_key: str = strawberry.field(description=IDEMPOTENCY_HELP)
 
 
 @strawberry.input
@@ -83,15 +76,6 @@ async def _points_write(
 
 @strawberry.type
 class PointsMutation:
-    @strawberry.mutation(
-        description="Store: record a purchase; it earns at the brand's rate.",
-        extensions=[Authorize(policy.EARN_POINTS)],
-    )
-    async def record_purchase(self, info: Info, input: RecordPurchaseInput) -> PointsPayload:
-        return await _points_write(
-            info, service.record_purchase, input.membership_id, input.amount_fen, input.idempotency_key
-        )
-
     @strawberry.mutation(
         description="Store: spend points (burned; the catalog comes later).",
         extensions=[Authorize(policy.REDEEM_POINTS)],

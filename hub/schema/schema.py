@@ -20,6 +20,7 @@ from hub.schema.brands import BrandMutation, BrandQuery
 from hub.schema.checkin import CheckInMutation, CheckInQuery
 from hub.schema.common import BIGINT_SCALAR, BigInt
 from hub.schema.coupons import Coupon, CouponMutation, CouponQuery, CouponTemplate
+from hub.schema.earning import EarningMutation, EarningQuery, EarnRule
 from hub.schema.extensions import Hardening, is_expected, shape_errors
 from hub.schema.grants import GrantMutation, GrantQuery
 from hub.schema.introspection import IntrospectionGate
@@ -29,9 +30,11 @@ from hub.schema.login import LoginMutation
 from hub.schema.members import MemberMutation, MemberQuery
 from hub.schema.nodes import Brand, LedgerTransaction, Membership, Store
 from hub.schema.points import PointsMutation
+from hub.schema.referrals import ReferralMutation
 from hub.schema.rewards import EngagementEvent, RewardsMutation, RewardsQuery
 from hub.schema.subscriptions import SharedEventExecution
 from hub.schema.subscriptions import Subscription as BalanceSubscription
+from hub.schema.tiers import TierMutation, TierSubscription
 from hub.schema.validation_rules import limit_rules
 from hub.settings import Settings
 
@@ -51,6 +54,7 @@ def _query_type() -> type:
         RewardsQuery,
         GrantQuery,
         CouponQuery,
+        EarningQuery,
     ):
         node: strawberry.relay.Node | None = strawberry.relay.node(
             description=(
@@ -75,12 +79,15 @@ class Mutation(
     RewardsMutation,
     GrantMutation,
     CouponMutation,
+    EarningMutation,
+    TierMutation,
+    ReferralMutation,
 ):
     pass
 
 
 @strawberry.type
-class Subscription(BalanceSubscription, JobSubscription):
+class Subscription(BalanceSubscription, JobSubscription, TierSubscription):
     pass
 
 
@@ -150,6 +157,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             EngagementEvent,
             CouponTemplate,
             Coupon,
+            EarnRule,
         ],
         extensions=extensions,
         config=StrawberryConfig(scalar_map={BigInt: BIGINT_SCALAR}),

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hub.errors import DomainError
+from hub.events.broker import LocalBroker
 from hub.ledger.engine import LedgerWriter
 from hub.ledger.idempotency import IdempotencyClaim
 
@@ -107,6 +108,9 @@ class JobContext:
     # Where the handler writes ledger commands (``await ctx.ledger.submit(command)``, or
     # ``submit_many`` for a whole chunk at once); set by the runner.
     ledger: LedgerWriter | None = None
+    # The process's broker, for a handler that announces what it committed (tier changes); set by the
+    # runner.
+    broker: LocalBroker | None = None
 
     def item_key(self, item: object) -> str:
         return f"job:{self.job_id}:{item}"

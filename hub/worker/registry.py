@@ -52,6 +52,13 @@ def default_registry() -> Registry:
     here, e.g. ``registry.add(BulkGrant())`` and
     ``registry.add_schedule(Schedule("expire-lots", "expiry.run", timedelta(minutes=10)))``.
     """
+    from hub.resolvers import maturity, tiers
     from hub.resolvers.grant_job import BulkGrantJob
 
-    return Registry([BulkGrantJob()])
+    registry = Registry([BulkGrantJob()])
+    # Earning: pending points mature; tiers are reviewed at their periods' ends.
+    registry.add(maturity.MaturePending())
+    registry.add_schedule(maturity.SCHEDULE)
+    registry.add(tiers.TierReview())
+    registry.add_schedule(tiers.REVIEW_SCHEDULE)
+    return registry

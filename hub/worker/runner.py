@@ -226,6 +226,7 @@ class Runner:
             done=job.done,
             failed=job.failed,
             ledger=self.ledger,
+            broker=self.broker,
         )
         self._trust_lease(ctx, claimed_at)
         heartbeat = asyncio.create_task(self._heartbeat(ctx), name=f"heartbeat {job.id}")

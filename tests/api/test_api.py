@@ -135,13 +135,16 @@ async def test_member_reads_balance_and_transaction_details(api: Api, world: Wor
     assert node["joinStore"] == {"code": "S1"}
     txn = node["history"]["edges"][0]["node"]["transaction"]
     assert txn["kind"] == "EARN" and txn["store"] == {"code": "S1"}
-    assert txn["details"] == {
+    details = txn["details"]
+    assert {k: details[k] for k in ("amountFen", "earnPoints", "earnUnitFen", "rounding", "points")} == {
         "amountFen": 4321,
         "earnPoints": 1,
         "earnUnitFen": 100,
-        "rounding": "down",
+        "rounding": "down per line",
         "points": 43,
     }
+    # What each rule added: here only the brand's own rate (tests/earning covers the rules).
+    assert [(e["ruleId"], e["kind"], e["points"]) for e in details["breakdown"]] == [(None, "base_rate", 43)]
 
 
 async def test_redeeming_more_than_the_balance_is_refused(api: Api, world: World) -> None:

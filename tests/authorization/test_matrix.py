@@ -468,6 +468,62 @@ async def node_of_nothing(c: Ctx, t: str | None) -> str:
     return await _query(c, NODE, {"id": "QnJhbmQ6OTAwMDAwMDAwMA=="}, t)  # Brand:9000000000
 
 
+# --- earning: rules, preview, tiers, referral, birthday ----------------------------------------------
+
+LADDER = {
+    "basis": "POINTS",
+    "window": "CALENDAR_YEAR",
+    "downgrade": "NONE",
+    "tiers": [{"code": "silver", "name": "Silver", "threshold": 1}],
+}
+
+
+@scenario(POLICY["earnRule.manage"])
+async def manage_earn_rule(c: Ctx, t: str | None) -> str:
+    rule = {"name": "authz", "multiplierNumerator": 1, "multiplierDenominator": 1}
+    return await _mutation(c, "createEarnRule", {"brandId": c.world.a.id, "kind": "MULTIPLIER", "rule": rule}, t)
+
+
+@scenario(POLICY["earnRule.read"])
+async def read_earn_rules(c: Ctx, t: str | None) -> str:
+    query = "query($b: ID!) { earnRules(brandId: $b) { edges { node { id } } } }"
+    return await _query(c, query, {"b": c.world.a.id}, t)
+
+
+@scenario(POLICY["earn.preview"])
+async def preview_earn(c: Ctx, t: str | None) -> str:
+    query = "query($m: ID!) { previewEarn(membershipId: $m, amountFen: 100) { points } }"
+    return await _query(c, query, {"m": c.membership}, t)
+
+
+@scenario(POLICY["tier.setLadder"])
+async def set_tier_ladder(c: Ctx, t: str | None) -> str:
+    return await _mutation(c, "setTierLadder", {"brandId": c.world.a.id, **LADDER}, t)
+
+
+TIER_SUBSCRIPTION = "subscription($m: ID, $a: Int) { tierChanged(membershipId: $m, afterSeq: $a) { seq toTier } }"
+
+
+@scenario(POLICY["tier.watch"])
+async def watch_tier(c: Ctx, t: str | None) -> str:
+    # M holds a tier change: the ladder's first step is 1 point, and M has bought.
+    ladder = await c.api.mutate("setTierLadder", {"brandId": c.world.a.id, **LADDER}, c.world.a.hq, "ladder { basis }")
+    assert ladder["userErrors"] == [], ladder
+    await c.world.earn(c.membership, 100, "authz-tier")
+    first = await subscribe_first(c.app, c.schema, TIER_SUBSCRIPTION, {"m": c.membership, "a": 0}, t)
+    return outcome(first)
+
+
+@scenario(POLICY["referral.issueCode"])
+async def issue_referral_code(c: Ctx, t: str | None) -> str:
+    return await _mutation(c, "issueReferralCode", {"membershipId": c.membership}, t)
+
+
+@scenario(POLICY["member.setBirthday"])
+async def set_birthday(c: Ctx, t: str | None) -> str:
+    return await _mutation(c, "setBirthday", {"membershipId": c.membership, "birthday": "1990-05-17"}, t)
+
+
 async def login(api: Api, codes: CapturingSender, phone: str) -> str:
     """An all-brands member token, the way a member app gets one: a code sent to the phone."""
     sent = await api.mutate("requestLoginCode", {"phone": phone}, "", "expiresAt")

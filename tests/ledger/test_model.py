@@ -18,7 +18,7 @@ from hub.ledger.commands import Command, Leg, LotTerms
 from hub.ledger.engine import LedgerWriter
 from hub.ledger.idempotency import IdempotencyClaim
 from hub.models import Lot, LotAllocation, Role, TransactionKind
-from hub.resolvers import members, points
+from hub.resolvers import members, points, purchases
 from tests.helpers import Api, World, make_world, new_phone, pk
 
 _keys = count()
@@ -66,7 +66,8 @@ async def test_concurrent_batches_keep_the_audit_clean_and_match_a_model(
         async def run(op: str, who: int, amount: int, key: str) -> points.PointsResult | DomainError:
             try:
                 if op in ("earn", "retry", "conflict"):
-                    return await points.record_purchase(ledger, store, ms[who].id, amount, key)
+                    r = await purchases.record_purchase(ledger, store, ms[who].id, amount, key)
+                    return points.PointsResult(r.transaction, r.membership, r.points, r.balance, r.replayed)
                 if op == "redeem":
                     return await points.redeem_points(ledger, store, ms[who].id, amount, "prop", key)
                 return await points.adjust_points(ledger, hq, ms[who].id, amount, "prop", key)

@@ -187,11 +187,20 @@ class RedisBroker(LocalBroker):
             body = {"origin": self.origin, "events": [e.to_json() for e in events]}
             await self._redis.publish(self.channel, json.dumps(body, separators=(",", ":")))
 
+    async def send_messages(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        """Plain messages (job progress, tier changes) travel on the same Redis channel as events."""
+        if messages:
+            body = {"origin": self.origin, "messages": [[channel, message] for channel, message in messages]}
+            await self._redis.publish(self.channel, json.dumps(body, separators=(",", ":")))
+
     def _receive(self, data: bytes) -> None:
         body = json.loads(data)
         if body.get("origin") == self.origin:
             return  # delivered here when it was published
         subs = self._subs
+        if "messages" in body:
+            self.deliver_messages((channel, msg) for channel, msg in body["messages"] if channel in subs)
+            return
         self.deliver(BalanceEvent.from_json(e) for e in body["events"] if e["accountId"] in subs)
 
     async def _read_forever(self) -> None:

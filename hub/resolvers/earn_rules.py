@@ -175,9 +175,9 @@ def _int(value: int | None, name: str, low: int, high: int) -> int:
 def validate(kind: EarnRuleKind, rule: RuleInput) -> dict[str, Any]:
     """The canonical spec of a rule (what a version stores), or INVALID_INPUT naming the field."""
     given = {name for name in _FIELDS if _given(rule, name)}
-    for name in sorted(given - ALLOWED[kind]):
+    for name in (n for n in _FIELDS if n in given - ALLOWED[kind]):
         raise _bad(f"A {kind.value} rule does not take this field.", name)
-    for name in sorted(REQUIRED[kind] - given):
+    for name in (n for n in _FIELDS if n in REQUIRED[kind] - given):
         raise _bad(f"A {kind.value} rule needs this field.", name)
     spec: dict[str, Any] = {}
     if rule.stop:

@@ -481,7 +481,9 @@ LADDER = {
 @scenario(POLICY["earnRule.manage"])
 async def manage_earn_rule(c: Ctx, t: str | None) -> str:
     rule = {"name": "authz", "multiplierNumerator": 1, "multiplierDenominator": 1}
-    return await _mutation(c, "createEarnRule", {"brandId": c.world.a.id, "kind": "MULTIPLIER", "rule": rule}, t)
+    return await _mutation(
+        c, "createEarnRule", {"brandId": c.world.a.id, "kind": "MULTIPLIER", "rule": rule}, t
+    )
 
 
 @scenario(POLICY["earnRule.read"])
@@ -501,13 +503,17 @@ async def set_tier_ladder(c: Ctx, t: str | None) -> str:
     return await _mutation(c, "setTierLadder", {"brandId": c.world.a.id, **LADDER}, t)
 
 
-TIER_SUBSCRIPTION = "subscription($m: ID, $a: Int) { tierChanged(membershipId: $m, afterSeq: $a) { seq toTier } }"
+TIER_SUBSCRIPTION = (
+    "subscription($m: ID, $a: Int) { tierChanged(membershipId: $m, afterSeq: $a) { seq toTier } }"
+)
 
 
 @scenario(POLICY["tier.watch"])
 async def watch_tier(c: Ctx, t: str | None) -> str:
     # M holds a tier change: the ladder's first step is 1 point, and M has bought.
-    ladder = await c.api.mutate("setTierLadder", {"brandId": c.world.a.id, **LADDER}, c.world.a.hq, "ladder { basis }")
+    ladder = await c.api.mutate(
+        "setTierLadder", {"brandId": c.world.a.id, **LADDER}, c.world.a.hq, "ladder { basis }"
+    )
     assert ladder["userErrors"] == [], ladder
     await c.world.earn(c.membership, 100, "authz-tier")
     first = await subscribe_first(c.app, c.schema, TIER_SUBSCRIPTION, {"m": c.membership, "a": 0}, t)

@@ -133,7 +133,16 @@ async def _old_ledger(url: str) -> None:
         )
     # Sequences on PostgreSQL follow the explicit ids.
     if conn.capabilities.dialect == "postgres":
-        for table in ("brand", "member", "store", "membership", "account", "ledger_transaction", "posting", "lot"):
+        for table in (
+            "brand",
+            "member",
+            "store",
+            "membership",
+            "account",
+            "ledger_transaction",
+            "posting",
+            "lot",
+        ):
             await conn.execute_script(f"SELECT setval('{table}_id_seq', (SELECT MAX(id) FROM {table}))")
     await Tortoise.close_connections()
 

@@ -14,10 +14,16 @@ from hub import policy
 from hub.auth import Principal
 from hub.domain import Role
 from hub.ledger.audit import AuditReport, Violation, audit
-from hub.resolvers import access, checkin, coupons, grants, rewards
+from hub.resolvers import access, checkin, coupons, earning_audit, grants, rewards
 
 DomainCheck = Callable[[int | None], Awaitable[list[Violation]]]
-DOMAIN_CHECKS: tuple[DomainCheck, ...] = (checkin.audit, rewards.audit, grants.audit, coupons.audit)
+DOMAIN_CHECKS: tuple[DomainCheck, ...] = (
+    checkin.audit,
+    rewards.audit,
+    grants.audit,
+    coupons.audit,
+    earning_audit.violations,
+)
 
 
 async def audit_all(brand_id: int | None = None, incremental: bool = False) -> AuditReport:

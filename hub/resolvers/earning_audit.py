@@ -9,8 +9,9 @@ The ledger audit proves the ledger; these prove what earning keeps beside it, fr
 - ``BREAKDOWN_MISMATCH``: a breakdown's entries add up to the points the transaction says it earned;
 - ``FIRST_BONUS_MISMATCH``: a membership's once-only first-purchase counter equals the number of its
   transactions with a first-purchase bonus (at most one);
-- ``TIER_MISMATCH`` / ``TIER_HISTORY_BROKEN``: a membership's tier is where its changes lead, and its
-  changes run 1, 2, 3, ... each starting where the one before ended;
+- ``TIER_MISMATCH`` / ``TIER_HISTORY_BROKEN``: a membership with tier changes is at the tier they lead
+  to (one without any keeps whatever tier it was given, e.g. by an import), and its changes run 1, 2,
+  3, ... each starting where the one before ended;
 - ``REFERRAL_MISMATCH``: a referral's recorded rewards are the transactions keyed by it, and a
   pending referral has none.
 
@@ -84,12 +85,11 @@ def _checks(brand: str, j: dict[str, str]) -> dict[str, str]:
             WHERE {brand} AND (c.id IS NOT NULL OR x.n IS NOT NULL)
               AND (COALESCE(c.value, 0) <> COALESCE(x.n, 0) OR COALESCE(x.n, 0) > 1)""",
         "TIER_MISMATCH": f"""
-            SELECT 'membership ' || {_text("m.id")}, 'tier ' || m.tier || ', changes lead to '
-                   || COALESCE(last.to_tier, 'normal')
+            SELECT 'membership ' || {_text("m.id")}, 'tier ' || m.tier || ', changes lead to ' || last.to_tier
             FROM membership m JOIN brand b ON b.id = m.brand_id
-            LEFT JOIN tier_change last ON last.membership_id = m.id
+            JOIN tier_change last ON last.membership_id = m.id
                  AND last.seq = (SELECT MAX(seq) FROM tier_change c WHERE c.membership_id = m.id)
-            WHERE {brand} AND m.tier <> COALESCE(last.to_tier, 'normal')""",
+            WHERE {brand} AND m.tier <> last.to_tier""",
         "TIER_HISTORY_BROKEN": f"""
             SELECT 'tier change ' || {_text("x.id")}, 'seq ' || {_text("x.seq")}
                    || ' from ' || x.from_tier || ' after ' || COALESCE(x.before, 'normal')

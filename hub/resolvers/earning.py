@@ -30,7 +30,7 @@ from hub.db import sql
 from hub.domain import EarnRuleKind
 from hub.errors import DomainError, ErrorCode
 from hub.ledger.accounts import AccountRef
-from hub.ledger.commands import Command, CommandError, Guard, Leg, LotTerms, Outcome
+from hub.ledger.commands import Command, Guard, Leg, LotTerms, Outcome
 from hub.ledger.engine import LedgerWriter
 from hub.ledger.sql import as_datetime, as_json
 from hub.models import Brand, LedgerCounter, Member, Membership
@@ -351,7 +351,7 @@ async def clawback_legs(membership: Membership, earn_transaction_id: int, points
     covers; what it does not cover is the ``shortfall`` (the brand's policy decides what happens to
     it). Points return to the brand's issuance account they came from. The legs are read now: a
     maturity or a spend committed before the refund makes them stale, and the command fails alone
-    (``post_clawback`` reads them again and resubmits).
+    (ALREADY_USED or INSUFFICIENT_POINTS; ``post_clawback`` reads them again and resubmits).
     """
     if points <= 0:
         return Clawback((), 0, 0, 0)
@@ -396,9 +396,9 @@ async def post_clawback(
         clawback = await clawback_legs(membership, earn_transaction_id, points)
         try:
             return await ledger.submit(build(clawback)), clawback
-        except CommandError:
-            continue  # a named pending lot matured or was drawn meanwhile
         except DomainError as error:
-            if error.code is not ErrorCode.INSUFFICIENT_POINTS:
+            # A named pending lot matured or was drawn meanwhile (ALREADY_USED), or the member spent
+            # points meanwhile: read the legs again.
+            if error.code not in (ErrorCode.ALREADY_USED, ErrorCode.INSUFFICIENT_POINTS):
                 raise
     raise DomainError(ErrorCode.LIMIT_REACHED, "The member's points kept changing; try again.")

@@ -9,8 +9,8 @@ its period's start, one ledger command per lot: a ``draw`` of exactly that lot f
 Exactly once per lot: the command's idempotency key is ``maturity/lot:<id>``, the same in every job
 and every run, and a matured lot has nothing left, so it is never due again. A refund that cancels a
 pending lot first (``clawback_legs``) races the job under the account's lock: one of the two draws
-the lot, the other finds it no longer covers and fails alone (a refund then reads its legs again; the
-job leaves the lot to the next run, if anything is left of it).
+the lot, the other finds it no longer covers and fails alone with ALREADY_USED (a refund then reads
+its legs again; the job leaves the lot to the next run, if anything is left of it).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any
 from tortoise import connections
 
 from hub.db import sql
-from hub.errors import DomainError
+from hub.errors import DomainError, ErrorCode
 from hub.ledger.accounts import AccountRef
-from hub.ledger.commands import Command, CommandError, Leg
+from hub.ledger.commands import Command, Leg
 from hub.ledger.engine import LedgerWriter, Result
 from hub.ledger.idempotency import IdempotencyClaim, request_hash
 from hub.models import TransactionKind
@@ -126,7 +126,7 @@ class MaturePending:
         assert ctx.ledger is not None
         done, failed = 0, []
         for lot, result in zip(lots, await mature_lots(ctx.ledger, lots), strict=True):
-            if isinstance(result, CommandError):
+            if isinstance(result, DomainError) and result.code is ErrorCode.ALREADY_USED:
                 # A refund drew from the lot since it was read: what is left matures in the next run.
                 log.info("pending lot %s changed while maturing; left for the next run", lot["id"])
                 done += 1

@@ -43,7 +43,7 @@ async def no_backfill(apps, state_editor) -> None:
     return None
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0009_engagement')]
+    dependencies = [('models', '0010_coupons')]
 
     initial = False
 

@@ -159,24 +159,33 @@ class Watcher:
         return watcher
 
     def send(self, message: dict[str, Any]) -> None:
-        payload = json.dumps(message).encode()
-        mask = secrets.token_bytes(4)
+        self._frame(0x1, json.dumps(message).encode())
+
+    def _frame(self, opcode: int, payload: bytes) -> None:
+        mask = secrets.token_bytes(4)  # a client masks every frame it sends
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        n = len(payload)
-        header = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0xFE]) + n.to_bytes(2, "big")
+        n, first = len(payload), 0x80 | opcode
+        header = bytes([first, 0x80 | n]) if n < 126 else bytes([first, 0xFE]) + n.to_bytes(2, "big")
         self.writer.write(header + mask + masked)
 
     async def receive(self) -> dict[str, Any]:
-        head = await self.reader.readexactly(2)
-        n = head[1] & 0x7F
-        if n == 126:
-            n = int.from_bytes(await self.reader.readexactly(2), "big")
-        elif n == 127:
-            n = int.from_bytes(await self.reader.readexactly(8), "big")
-        data = await self.reader.readexactly(n)
-        if head[0] & 0x0F == 0x8:
-            raise ConnectionError(f"closed by the server: {data[:2].hex()} {data[2:]!r}")
-        return json.loads(data)
+        while True:
+            head = await self.reader.readexactly(2)
+            n = head[1] & 0x7F
+            if n == 126:
+                n = int.from_bytes(await self.reader.readexactly(2), "big")
+            elif n == 127:
+                n = int.from_bytes(await self.reader.readexactly(8), "big")
+            data = await self.reader.readexactly(n)
+            opcode = head[0] & 0x0F
+            if opcode == 0x8:
+                raise ConnectionError(f"closed by the server: {data[:2].hex()} {data[2:]!r}")
+            if opcode == 0x9:  # the server's keep-alive ping: answer, or it closes the connection
+                self._frame(0xA, data)
+                continue
+            if opcode == 0xA:
+                continue
+            return json.loads(data)
 
     async def listen(self) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):

@@ -133,6 +133,7 @@ class Watcher:
         self.sequences: list[int] = []
         self.delays: list[float] = []  # ms from the event's transaction time to its arrival
         self.errors: list[Any] = []
+        self.ended: str | None = None  # why the server's side ended, if it did
 
     @classmethod
     async def open(cls, url: str, token: str, membership: str, after: int) -> "Watcher":
@@ -188,23 +189,30 @@ class Watcher:
             return json.loads(data)
 
     async def listen(self) -> None:
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while True:
-                message = await self.receive()
-                kind = message.get("type")
-                if kind == "next":
-                    payload = message["payload"]
-                    if payload.get("errors"):
-                        self.errors.append(payload["errors"])
-                        continue
-                    event = payload["data"]["balanceChanged"]
-                    self.sequences.append(int(event["sequence"]))
-                    committed = datetime.fromisoformat(event["transaction"]["createdAt"]).timestamp()
-                    self.delays.append((time.time() - committed) * 1000)
-                elif kind == "ping":
-                    self.send({"type": "pong"})
-                elif kind in ("error", "complete"):
-                    self.errors.append(message)
+        try:
+            await self._listen()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded: the phase reports why watchers ended
+            self.ended = f"{type(exc).__name__}: {exc}"[:120]
+
+    async def _listen(self) -> None:
+        while True:
+            message = await self.receive()
+            kind = message.get("type")
+            if kind == "next":
+                payload = message["payload"]
+                if payload.get("errors"):
+                    self.errors.append(payload["errors"])
+                    continue
+                event = payload["data"]["balanceChanged"]
+                self.sequences.append(int(event["sequence"]))
+                committed = datetime.fromisoformat(event["transaction"]["createdAt"]).timestamp()
+                self.delays.append((time.time() - committed) * 1000)
+            elif kind == "ping":
+                self.send({"type": "pong"})
+            elif kind in ("error", "complete"):
+                self.errors.append(message)
 
     def close(self) -> None:
         self.writer.close()
@@ -366,12 +374,24 @@ def cpu_seconds(hub_pgid: int | None, pg_pids: frozenset[int] = frozenset()) -> 
     }
 
 
+async def connect(database_url: str) -> Any:
+    """A connection of the benchmark's own; waits while the shared server has no free slot."""
+    for attempt in range(60):
+        try:
+            return await asyncpg.connect(database_url)
+        except asyncpg.TooManyConnectionsError:
+            if attempt == 59:
+                raise
+            await asyncio.sleep(1)
+    raise AssertionError("unreachable")
+
+
 async def pg_backends(args: argparse.Namespace) -> frozenset[int]:
     """The PostgreSQL backends connected to the benchmark's database (the hub's pools)."""
     if args.sqlite:
         return frozenset()
     name = urlsplit(args.database_url).path.lstrip("/")
-    conn = await asyncpg.connect(args.database_url)
+    conn = await connect(args.database_url)
     try:
         rows = await conn.fetch(
             "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name
@@ -473,7 +493,7 @@ def stop_hub(proc: subprocess.Popen[bytes]) -> None:
 
 
 async def sql(database_url: str, *statements: str) -> Any:
-    conn = await asyncpg.connect(database_url)
+    conn = await connect(database_url)
     try:
         return [await conn.fetchval(statement) for statement in statements]
     finally:
@@ -506,7 +526,7 @@ async def preloaded_members(args: argparse.Namespace, count: int) -> tuple[int, 
                 return store, conn.execute(query_members).fetchall()
             finally:
                 conn.close()
-        conn = await asyncpg.connect(args.database_url)
+        conn = await connect(args.database_url)
         try:
             store = await conn.fetchval(query_store + " ORDER BY s.id LIMIT 1")
             return store, [tuple(r) for r in await conn.fetch(query_members)]
@@ -524,7 +544,7 @@ async def sequences(args: argparse.Namespace, membership_ids: list[int]) -> dict
         "SELECT membership_id, sequence FROM account WHERE kind = 'member' AND asset = 'points'"
         " AND asset_code = '' AND membership_id = ANY($1::bigint[])"
     )
-    conn = await asyncpg.connect(args.database_url)
+    conn = await connect(args.database_url)
     try:
         return {r["membership_id"]: r["sequence"] for r in await conn.fetch(query, membership_ids)}
     finally:
@@ -558,16 +578,30 @@ async def watchers_phase(
     before = await sequences(args, [pk_of(m) for m in set(watched)])
     sem = asyncio.Semaphore(100)
 
+    refused: list[str] = []
+    listeners: list[asyncio.Task[None]] = []
+
     async def open_one(membership: str) -> Watcher:
         async with sem:
-            return await Watcher.open(url, hq_key, membership, before.get(pk_of(membership), 0))
+            for attempt in range(3):  # a saturated machine may drop a handshake: try again
+                try:
+                    watcher = await Watcher.open(url, hq_key, membership, before.get(pk_of(membership), 0))
+                    # Listen at once: the server pings every 20 s and closes a socket that does not
+                    # answer, and opening thousands takes longer than that.
+                    listeners.append(asyncio.create_task(watcher.listen()))
+                    return watcher
+                except (OSError, RuntimeError, asyncio.IncompleteReadError) as exc:
+                    refused.append(f"{type(exc).__name__}: {exc}"[:100])
+                    if attempt == 2:
+                        raise
+                    await asyncio.sleep(1)
+        raise AssertionError("unreachable")
 
     started, rss = time.perf_counter(), rss_kib(hub_pgid)
     watchers = await asyncio.gather(*(open_one(m) for m in watched))
     opened = time.perf_counter() - started
     await asyncio.sleep(1)
     per_watcher = (rss_kib(hub_pgid) - rss) / n if hub_pgid else None
-    listeners = [asyncio.create_task(w.listen()) for w in watchers]
     # Every subscription in place; the HTTP connections, idle while the watchers opened, open again.
     await bench.closed_loop("balance", args.concurrency, 1.0)
     mix = await bench.closed_loop("mix", args.concurrency, args.duration)
@@ -602,6 +636,7 @@ async def watchers_phase(
         "watchers": n,
         "opened_in_s": round(opened, 1),
         "hub_kib_per_watcher": round(per_watcher, 1) if per_watcher is not None else None,
+        "handshakes_retried": dict(Counter(refused).most_common(3)),
         "mix": mix,
         "events": {
             "expected": expected,
@@ -609,6 +644,7 @@ async def watchers_phase(
             "lost": lost,
             "duplicates": duplicates,
             "errors": sum(len(w.errors) for w in watchers),
+            "ended_early": dict(Counter(w.ended for w in watchers if w.ended).most_common(3)),
             "p50_ms": percentile(delays, 0.5),
             "p99_ms": percentile(delays, 0.99),
             "max_ms": percentile(delays, 1.0),

@@ -1,22 +1,23 @@
 """The posting engine: the only code that writes balances, postings, lots and outbox rows.
 
-Commands arrive at a process's ``LedgerWriter``. While one batch is in the database, the commands that
+Commands arrive at a process's ``LedgerWriter``. While a batch is in the database, the commands that
 arrive meanwhile wait; then they go together (group commit). A lone command under light load goes at
 once. ``post`` writes one batch in one database transaction:
 
-1. finds the batch's idempotency claims already stored (retries replay, conflicts are refused) and the
-   transactions it would reverse;
-2. creates the accounts it names for the first time (INSERT ... ON CONFLICT DO NOTHING), then locks
-   every account of the batch in one statement, in id order (so no two writers wait in a cycle);
-3. reads the open lots its debits need, in spending order;
-4. plans each command in memory, in order: balances, sequences, lots. A command that fails its own
-   checks (not enough points, named lots already drawn: ALREADY_USED) is undone in memory and fails alone;
-5. writes what the plan says set-wise: transactions, postings, balances, lots, allocations and outbox
-   rows, one statement each.
+1. gives the brand accounts named ``ANY_SHARD`` the batch's shard, creates the accounts it names for
+   the first time (INSERT ... ON CONFLICT DO NOTHING), then reads the claims already stored (retries
+   replay, conflicts are refused) and locks every account of the batch in id order, one statement on
+   PostgreSQL; reads whether what it reverses was reversed, and locks its guards' counters;
+2. reads the open lots its debits need, in spending order, a bounded number per account;
+3. plans each command in memory, in order: balances, sequences, lots, counters. A command that fails
+   its own checks (not enough points, named lots already drawn, a guard's bound) is undone in memory
+   and fails alone;
+4. writes what the plan says: on PostgreSQL one statement for everything, otherwise one per table.
 
 After the commit the injected hook gets the balance events (the publisher sends them at once), then
 each caller gets its own answer. Anything raised inside rolls the whole batch back; a batch that fails
 unexpectedly is then written command by command, so one bad command cannot fail its neighbours.
+docs/ledger.md, "The engine and group commit", says why each step is the way it is.
 """
 
 from __future__ import annotations

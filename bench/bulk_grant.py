@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -28,6 +29,7 @@ import tempfile
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -54,6 +56,65 @@ JOB = (
     " userErrors { code message } bulkGrant { job { id } } } }"
 )
 AUDIT = "{ ledgerAudit { ok accounts transactions postings violations { check subject detail } } }"
+
+
+def group_cpu(pgids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each named process group (the servers, the worker)."""
+    tick, used = os.sysconf("SC_CLK_TCK"), dict.fromkeys(pgids, 0.0)
+    names = {pgid: name for name, pgid in pgids.items()}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            f = stat.read_text().rsplit(")", 1)[1].split()
+            if (name := names.get(int(f[2]))) is not None:
+                used[name] += (int(f[11]) + int(f[12])) / tick
+    return used
+
+
+def process_cpu(pids: set[int]) -> dict[int, float]:
+    tick, used = os.sysconf("SC_CLK_TCK"), {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used[pid] = (int(f[11]) + int(f[12])) / tick
+    return used
+
+
+class Meter:
+    """Cores used over a phase: the machine's (pos_mix's accounting), each hub process group's, and the
+    PostgreSQL backends serving the benchmark's database (the rest of ``other`` is not this run's)."""
+
+    def __init__(self, args: argparse.Namespace, pgids: dict[str, int]) -> None:
+        self.args, self.pgids = args, pgids
+
+    async def start(self) -> Meter:
+        self.backends = process_cpu(await backend_pids(self.args))
+        self.machine, self.groups = cpu_seconds(None), group_cpu(self.pgids)
+        return self
+
+    async def cores(self) -> dict[str, float]:
+        backends = process_cpu(await backend_pids(self.args))
+        now, groups = cpu_seconds(None), group_cpu(self.pgids)
+        used = cores_used(self.machine, now)
+        wall = now["wall"] - self.machine["wall"]
+        used.pop("hub")
+        for name, seconds in groups.items():
+            used[name] = round((seconds - self.groups[name]) / wall, 2)
+        postgres = sum(seconds - self.backends.get(pid, 0.0) for pid, seconds in backends.items())
+        used["postgres"] = round(postgres / wall, 2)
+        used["other"] = round(
+            used["machine"] - used["client"] - sum(used[n] for n in (*groups, "postgres")), 2
+        )
+        used["seconds"] = round(wall, 2)
+        return used
+
+
+async def backend_pids(args: argparse.Namespace) -> set[int]:
+    """The PostgreSQL backends connected to the benchmark's database (hub processes and this one)."""
+    name = args.database_url.rsplit("/", 1)[1].split("?")[0]
+    rows = await fetch(
+        args, "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name
+    )
+    return {int(r[0]) for r in rows}
 
 
 def env(args: argparse.Namespace) -> dict[str, str]:
@@ -135,6 +196,9 @@ async def grant(
         "segment": {"joinStoreIds": [store_gid]},
         "idempotencyKey": f"{bench.run_id}-grant-{points}",
     }
+    # Connections idle through the previous phase were closed by the server (keep-alive): new ones.
+    bench.pool.close()
+    bench.pool = Pool(f"http://127.0.0.1:{args.port}", args.concurrency)
     status, body = await bench.pool.call(JOB, {"in": input}, hq_key)
     out = body["data"]["startBulkGrant"]
     if status != 200 or out["userErrors"]:
@@ -167,10 +231,14 @@ async def grant(
 
 
 async def run(
-    args: argparse.Namespace, url: str, platform_key: str, hq_key: str, ids: dict[str, Any]
+    args: argparse.Namespace,
+    url: str,
+    platform_key: str,
+    hq_key: str,
+    ids: dict[str, Any],
+    pgids: dict[str, int],
 ) -> dict:
-    pool = Pool(url, args.concurrency)
-    bench = Bench(pool, seed=2)
+    bench = Bench(Pool(url, args.concurrency), seed=2)
     results: dict[str, Any] = {"phases": {}, "cores_used": {}}
     brand_gid = str(GlobalID("Brand", str(ids["brand"])))
     p1, p2 = (str(GlobalID("Store", str(ids[code]))) for code in ("p1", "p2"))
@@ -181,23 +249,29 @@ async def run(
         await bench.closed_loop(True, args.concurrency, 2.0)  # warm up connections and caches
 
         print("phase pos_alone ...", flush=True)
-        before = cpu_seconds(None)
+        meter = await Meter(args, pgids).start()
         results["phases"]["pos_alone"] = await bench.closed_loop(True, args.concurrency, args.duration)
-        results["cores_used"]["pos_alone"] = cores_used(before, cpu_seconds(None))
+        results["cores_used"]["pos_alone"] = await meter.cores()
 
         print("phase grant_alone ...", flush=True)
-        before = cpu_seconds(None)
+        meter = await Meter(args, pgids).start()
         _, _, waiting = await grant(args, bench, hq_key, brand_gid, p1, 10)
         results["grant_alone"] = await waiting
-        results["cores_used"]["grant_alone"] = cores_used(before, cpu_seconds(None))
+        used = results["cores_used"]["grant_alone"] = await meter.cores()
+        # What one grant costs the machine, whatever else runs on it: the worker's and PostgreSQL's CPU.
+        busy = (used["worker"] + used["postgres"] + used["servers"]) * used["seconds"]
+        results["grant_alone"]["cpu_us_per_grant"] = round(busy / results["grant_alone"]["done"] * 1e6)
+        results["grant_alone"]["worker_us_per_grant"] = round(
+            used["worker"] * used["seconds"] / results["grant_alone"]["done"] * 1e6
+        )
 
         print("phase grant_with_pos ...", flush=True)
-        before = cpu_seconds(None)
+        meter = await Meter(args, pgids).start()
         _, finished, waiting = await grant(args, bench, hq_key, brand_gid, p1, 5)
         rows, seconds = await pos_until(bench, args.concurrency, finished)
         results["grant_with_pos"] = await waiting
         results["phases"]["pos_with_grant"] = summary(rows, seconds)
-        results["cores_used"]["grant_with_pos"] = cores_used(before, cpu_seconds(None))
+        results["cores_used"]["grant_with_pos"] = await meter.cores()
 
         print("checks ...", flush=True)
         wrong = await fetch(
@@ -213,10 +287,12 @@ async def run(
         )
         results["checks"] = {"p1_members_not_at_115": wrong[0][0], "grant_transactions": granted[0][0]}
         t = time.perf_counter()
+        bench.pool.close()
+        bench.pool = Pool(url, 1)
         results["audit"] = await bench.gql(AUDIT, {}, platform_key, "ledgerAudit")
         results["audit_seconds"] = round(time.perf_counter() - t, 1)
     finally:
-        pool.close()
+        bench.pool.close()
     return results
 
 
@@ -233,6 +309,11 @@ def report(results: dict[str, Any]) -> None:
             f" ({g['failed']} failed, {g['attempts']} run) in {g['seconds']} s (plan {g['plan_seconds']} s):"
             f" {g['grants_s']:,} grants/s"
         )
+    g = results["grant_alone"]
+    print(
+        f"grant_alone CPU per grant: {g['cpu_us_per_grant']} µs (hub worker {g['worker_us_per_grant']} µs,"
+        " the rest PostgreSQL)"
+    )
     print(f"\ncores used (of {os.cpu_count()}; busy before the run: {results['busy_before']}):")
     for phase, used in results["cores_used"].items():
         print(f"  {phase:<15} " + "  ".join(f"{k} {v}" for k, v in used.items()))
@@ -283,7 +364,8 @@ def main() -> int:
         platform_key = cli(args, "keys", "create", "--role", "platform", "--label", "bench")
         hq_key = cli(args, "keys", "create", "--role", "brand", "--brand", str(brand), "--label", "bench")
         print(f"hub on {url} and one hub worker (log {log})", flush=True)
-        results = uvloop.run(run(args, url, platform_key, hq_key, ids))
+        pgids = {"servers": procs[0].pid, "worker": procs[1].pid}
+        results = uvloop.run(run(args, url, platform_key, hq_key, ids, pgids))
     finally:
         for proc in reversed(procs):
             stop_hub(proc)

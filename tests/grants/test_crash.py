@@ -8,12 +8,14 @@ that the set fixed at plan time is the one finished. Members who join mid-job ar
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
 
 from hub.auth import Principal
 from hub.domain import Role
@@ -23,12 +25,14 @@ from hub.resolvers.audit import audit_all
 from hub.resolvers.members import enroll_member
 from hub.resolvers.segments import Segment
 from hub.worker import store
+from hub.worker.events import JobProgress, job_progress
+from tests import conftest
 from tests.grants.run_worker import KIND
 from tests.helpers import new_phone
 from tests.processes import WorkerProcess
 from tests.worker.handlers import brand_with_members, wait_status, wait_until
 
-pytestmark = [pytest.mark.server, pytest.mark.usefixtures("app")]
+pytestmark = pytest.mark.server
 
 MEMBERS = 60
 POINTS = 7
@@ -63,13 +67,22 @@ async def _enroll_late(brand_id: int, count: int) -> list[int]:
     return [(await enroll_member(clerk, new_phone()))[0].id for _ in range(count)]
 
 
+async def _follow(app: Starlette, job_id: int, seen: list[JobProgress]) -> None:
+    """The job's progress events as the app's broker relays them from the worker processes."""
+    async for event in job_progress(app.state.services.broker, job_id):
+        seen.append(event)
+
+
 async def test_a_sigkilled_bulk_grant_resumes_its_fixed_set_and_grants_each_member_once(
-    backend_env: dict[str, str], logs: Path
+    backend_env: dict[str, str], logs: Path, app: Starlette
 ) -> None:
     brand_id = await brand_with_members(MEMBERS)
     original = sorted(await Membership.filter(brand_id=brand_id).values_list("id", flat=True))
     params = {"points": POINTS, "reason": "Welcome", "segment": Segment(max_points=0).to_params()}
     job, _ = await store.enqueue(KIND, brand_id=brand_id, name="Welcome points", params=params)
+    # Across processes progress travels through Redis (the PostgreSQL run); SQLite's broker is in-process.
+    seen: list[JobProgress] = []
+    following = asyncio.create_task(_follow(app, job.id, seen)) if conftest.BACKEND == "postgres" else None
     env = _env(backend_env)
     first = WorkerProcess({**env, "GRANT_HANG": "25"}, logs / "first.log", module="tests.grants.run_worker")
     try:
@@ -103,3 +116,8 @@ async def test_a_sigkilled_bulk_grant_resumes_its_fixed_set_and_grants_each_memb
     assert not await LedgerTransaction.filter(membership_id__in=late).exists()
     report = await audit_all(brand_id)
     assert report.ok, report.violations
+    if following is not None:  # one subscriber saw the job through the crash to its end
+        await asyncio.wait_for(following, 10)
+        assert seen[-1].status is JobStatus.DONE and seen[-1].done == MEMBERS, seen
+        assert [e.revision for e in seen] == sorted({e.revision for e in seen})
+        assert any(e.status is JobStatus.RUNNING and 0 < e.done < MEMBERS for e in seen), seen

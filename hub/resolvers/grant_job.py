@@ -58,13 +58,14 @@ class BulkGrantJob:
         self.chunk_size = chunk_size
 
     async def plan(self, ctx: JobContext) -> Plan:
-        assert ctx.brand_id is not None
+        brand_id = ctx.brand_id
+        assert brand_id is not None, "a bulk grant belongs to a brand"
         plan = await GrantPlan.get_or_none(job_id=ctx.job_id)
         if plan is None:
             ctx.ensure_lease()
             segment = Segment.from_params(ctx.params["segment"])
             try:
-                plan = await with_retries(lambda: _fix_set(ctx.job_id, ctx.brand_id or 0, segment))
+                plan = await with_retries(lambda: _fix_set(ctx.job_id, brand_id, segment))
             except IntegrityError:  # another worker fixed it first (it held the job before us)
                 plan = await GrantPlan.get(job_id=ctx.job_id)
         return Plan(total=plan.recipients, cursor={"after": 0})

@@ -34,13 +34,21 @@ from hub import policy
 from hub.auth import Principal
 from hub.db import with_retries
 from hub.errors import DomainError, ErrorCode, InvalidInput
-from hub.ledger.accounts import AccountRef
+from hub.ledger.accounts import ANY_SHARD, AccountRef
 from hub.ledger.audit import Violation
 from hub.ledger.commands import Command, Leg, TransactionRecord
 from hub.ledger.engine import LedgerWriter
 from hub.ledger.idempotency import IdempotencyClaim, request_hash
 from hub.ledger.sql import as_json
-from hub.models import Brand, CheckIn, CheckInProgram, LedgerTransaction, Membership, TransactionKind
+from hub.models import (
+    AccountKind,
+    Brand,
+    CheckIn,
+    CheckInProgram,
+    LedgerTransaction,
+    Membership,
+    TransactionKind,
+)
 from hub.resolvers import access
 
 CLAIM_SCOPE = "checkin"
@@ -225,7 +233,10 @@ async def check_in(
         bonus = rewards.bonus_for(streak)
         points = rewards.daily_points + bonus
         if points:
-            legs = (Leg(AccountRef.issuance_for(brand.id, membership.id), -points), Leg(mine, points))
+            legs = (
+                Leg(AccountRef.system(brand.id, AccountKind.ISSUANCE, ANY_SHARD), -points),
+                Leg(mine, points),
+            )
         details = {
             "day": day.isoformat(),
             "streak": streak,

@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 
 from hub.db import sql, with_retries
 from hub.errors import DomainError
-from hub.ledger.accounts import SYSTEM_SHARDS, AccountRef, shard_for
+from hub.ledger.accounts import ANY_SHARD, AccountRef
 from hub.ledger.commands import Command, Leg
 from hub.ledger.engine import Result
 from hub.ledger.idempotency import request_hash
@@ -101,7 +101,8 @@ class BulkGrantJob:
         points = int(ctx.params["points"])
         reason = str(ctx.params["reason"])
         counterpart = AccountKind.ISSUANCE if points > 0 else AccountKind.BURN
-        brand_side = [Leg(AccountRef.system(brand_id, counterpart, s), -points) for s in range(SYSTEM_SHARDS)]
+        # Any shard: the writer picks one per batch, so a batch of grants updates one brand row.
+        brand_side = Leg(AccountRef.system(brand_id, counterpart, ANY_SHARD), -points)
         # One hash for the job: the key names the member, the hash says what was asked of every member.
         hashed = request_hash(BULK_GRANT, job=ctx.job_id, points=points)
         details = {"jobId": ctx.job_id}
@@ -109,7 +110,7 @@ class BulkGrantJob:
             Command(
                 kind=TransactionKind.GRANT,
                 brand_id=brand_id,
-                legs=(brand_side[shard_for(m)], Leg(AccountRef.member(brand_id, m), points)),
+                legs=(brand_side, Leg(AccountRef.member(brand_id, m), points)),
                 claim=ctx.item_claim(m, hashed),
                 membership_id=m,
                 actor_key_id=ctx.created_by_key_id,

@@ -34,13 +34,13 @@ from hub.auth import Principal
 from hub.db import with_retries
 from hub.domain import LimitPeriod
 from hub.errors import DomainError, ErrorCode, InvalidInput, NotFound
-from hub.ledger.accounts import AccountRef
+from hub.ledger.accounts import ANY_SHARD, AccountRef
 from hub.ledger.audit import Violation
 from hub.ledger.commands import Command, Guard, Leg, TransactionRecord
 from hub.ledger.engine import LedgerWriter
 from hub.ledger.idempotency import claim
 from hub.ledger.sql import as_json
-from hub.models import EngagementEvent, EngagementEventReward, Membership, TransactionKind
+from hub.models import AccountKind, EngagementEvent, EngagementEventReward, Membership, TransactionKind
 from hub.resolvers import access
 from hub.resolvers import validation as v
 from hub.resolvers.checkin import brand_day
@@ -241,7 +241,7 @@ async def report_event(
             kind=TransactionKind.EVENT_REWARD,
             brand_id=membership.brand_id,
             legs=(
-                Leg(AccountRef.issuance_for(membership.brand_id, membership.id), -event.points),
+                Leg(AccountRef.system(membership.brand_id, AccountKind.ISSUANCE, ANY_SHARD), -event.points),
                 Leg(mine, event.points),
             ),
             claim=claim(

@@ -94,16 +94,15 @@ class Meter:
     async def cores(self) -> dict[str, float]:
         backends = process_cpu(await backend_pids(self.args))
         now, groups = cpu_seconds(None), group_cpu(self.pgids)
-        used = cores_used(self.machine, now)
+        used = cores_used(self.machine, now)  # machine, client, redis, steal (hub and postgres: below)
         wall = now["wall"] - self.machine["wall"]
-        used.pop("hub")
         for name, seconds in groups.items():
             used[name] = round((seconds - self.groups[name]) / wall, 2)
         postgres = sum(seconds - self.backends.get(pid, 0.0) for pid, seconds in backends.items())
         used["postgres"] = round(postgres / wall, 2)
-        used["other"] = round(
-            used["machine"] - used["client"] - sum(used[n] for n in (*groups, "postgres")), 2
-        )
+        del used["hub"], used["other"]
+        mine = used["client"] + used["redis"] + used["postgres"] + sum(used[n] for n in groups)
+        used["other"] = round(used["machine"] - mine, 2)
         used["seconds"] = round(wall, 2)
         return used
 
@@ -246,11 +245,11 @@ async def run(
         t = time.perf_counter()
         await seed_pos(bench, hq_key, brand_gid, p2, args.pos_members)
         print(f"seeded {args.pos_members} POS members in {time.perf_counter() - t:.1f} s", flush=True)
-        await bench.closed_loop(True, args.concurrency, 2.0)  # warm up connections and caches
+        await bench.closed_loop("mix", args.concurrency, 2.0)  # warm up connections and caches
 
         print("phase pos_alone ...", flush=True)
         meter = await Meter(args, pgids).start()
-        results["phases"]["pos_alone"] = await bench.closed_loop(True, args.concurrency, args.duration)
+        results["phases"]["pos_alone"] = await bench.closed_loop("mix", args.concurrency, args.duration)
         results["cores_used"]["pos_alone"] = await meter.cores()
 
         print("phase grant_alone ...", flush=True)

@@ -211,12 +211,19 @@ async def test_subscribers_of_one_event_share_its_execution(app: Starlette, worl
         )
         for x in (True, False)
     ]
+    broker = app.state.services.broker
+    watching = broker.subscriber_count
+    pending = [asyncio.ensure_future(anext(s)) for s in streams]
     try:
-        pending = [asyncio.ensure_future(anext(s)) for s in streams]
-        await asyncio.sleep(0.2)
+        for _ in range(100):  # every stream subscribed (the event must reach them live, together)
+            if broker.subscriber_count >= watching + len(streams):
+                break
+            await asyncio.sleep(0.05)
         await world.earn(membership, 1_200, "shared-1")
         first, second, with_balance, without = [await asyncio.wait_for(p, 5) for p in pending]
     finally:
+        for p in pending:
+            p.cancel()
         for s in streams:
             await s.aclose()
     assert first.data == second.data and first.data["balanceChanged"]["balance"] == 12

@@ -15,7 +15,7 @@ from typing import Any
 
 from hub import db, logs
 from hub.auth import MemberTokens, Principal
-from hub.domain import Role
+from hub.domain import KeyScope, Role
 from hub.errors import DomainError, NotFound
 from hub.settings import Settings
 
@@ -110,8 +110,9 @@ def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
         expires_at = datetime.now(UTC) + timedelta(seconds=args.expires_in)
 
     async def create() -> str:
+        scopes = frozenset(KeyScope(s) for s in args.scope)
         _, secret = await create_api_key(
-            PLATFORM, Role(args.role), args.brand, args.store, args.label, expires_at
+            PLATFORM, Role(args.role), args.brand, args.store, args.label, expires_at, scopes
         )
         return secret
 
@@ -138,6 +139,7 @@ def cmd_keys_list(settings: Settings, args: argparse.Namespace) -> int:
                 str(k.brand_id or "-"),
                 str(k.store_id or "-"),
                 key_state(k, now).lower(),
+                k.scopes or "-",
                 _when(k.created_at),
                 _when(k.expires_at),
                 _when(k.last_used_at),
@@ -146,7 +148,9 @@ def cmd_keys_list(settings: Settings, args: argparse.Namespace) -> int:
             for k in await query.order_by("id")
         ]
 
-    table = [["id", "key", "role", "brand", "store", "state", "created", "expires", "last used", "label"]]
+    table = [
+        ["id", "key", "role", "brand", "store", "state", "scopes", "created", "expires", "last used", "label"]
+    ]
     table += _run(settings, rows)
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
@@ -251,6 +255,13 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--store", type=int, help="store id (store keys)")
     create.add_argument("--label", default="cli")
     create.add_argument("--expires-in", type=int, metavar="SECONDS", help="the key stops working then")
+    create.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        choices=[s.value for s in KeyScope],
+        help="a permission beyond the role (repeatable); personal_data: members' phones in full",
+    )
     create.set_defaults(func=cmd_keys_create)
     listing = keys_sub.add_parser("list", help="list API keys (not revoked ones unless --all)")
     listing.add_argument("--brand", type=int, help="only this brand's keys")

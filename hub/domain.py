@@ -17,6 +17,12 @@ class Role(StrEnum):
     MEMBER = "member"
 
 
+class KeyScope(StrEnum):
+    """A permission an API key carries beyond its role (docs/security.md, personal data)."""
+
+    PERSONAL_DATA = "personal_data"  # members' phone numbers in full, members' data export
+
+
 class Asset(StrEnum):
     """What a balance counts. Amounts are integers in the asset's unit."""
 

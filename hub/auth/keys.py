@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from hub.auth.principal import Principal
 from hub.auth.tokens import MEMBER_TOKEN_PREFIX, MemberTokens
+from hub.domain import KeyScope
 from hub.models import ApiKey
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,16 @@ def new_secret() -> tuple[str, str]:
 
 def full_key(prefix: str, secret: str) -> str:
     return f"{API_KEY_PREFIX}{prefix}_{secret}"
+
+
+def scopes_of(key: ApiKey) -> frozenset[KeyScope]:
+    """A key's stored scopes (values this version does not know are ignored)."""
+    known = {s.value for s in KeyScope}
+    return frozenset(KeyScope(s) for s in key.scopes.split(",") if s in known)
+
+
+def scopes_value(scopes: frozenset[KeyScope] | set[KeyScope]) -> str:
+    return ",".join(sorted(s.value for s in scopes))
 
 
 def key_state(key: ApiKey, now: datetime) -> str:
@@ -125,6 +136,7 @@ class Authenticator:
                 store_id=key.store_id,
                 key_id=key.id,
                 expires_at=key.expires_at,
+                scopes=scopes_of(key),
             )
             entry.key_id, entry.secret_hash, entry.current = key.id, key.secret_hash, current
             entry.last_used_at = key.last_used_at
@@ -134,7 +146,12 @@ class Authenticator:
                     ends = min(ends, key.expires_at)
                 entry.previous_hash = key.previous_secret_hash
                 entry.previous = Principal(
-                    key.role, brand_id=key.brand_id, store_id=key.store_id, key_id=key.id, expires_at=ends
+                    key.role,
+                    brand_id=key.brand_id,
+                    store_id=key.store_id,
+                    key_id=key.id,
+                    expires_at=ends,
+                    scopes=current.scopes,
                 )
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from hub.domain import Role
+from hub.domain import KeyScope, Role
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,7 @@ class Principal:
     the token: such a token reaches only that brand's membership. A member token with no brand (signed
     after the member proved the phone with a one-time code) reaches all of the person's memberships.
     ``expires_at`` ends the credential: a key's expiry or rotation grace, a token's lifetime.
+    ``scopes`` are an API key's permissions beyond its role (``KeyScope``); tokens carry none.
     """
 
     role: Role
@@ -24,6 +25,7 @@ class Principal:
     member_id: int | None = None
     key_id: int | None = None
     expires_at: datetime | None = None
+    scopes: frozenset[KeyScope] = frozenset()
 
     @property
     def idempotency_scope(self) -> str:

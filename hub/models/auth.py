@@ -30,6 +30,8 @@ class ApiKey(Model):
     )
     store_id: int | None
     label = fields.CharField(max_length=100, default="")
+    # Permissions beyond the role, comma-separated KeyScope values in sorted order ("" for none).
+    scopes = fields.CharField(max_length=200, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     revoked_at = fields.DatetimeField(null=True)
     expires_at = fields.DatetimeField(null=True)

@@ -10,10 +10,11 @@ from tortoise.queryset import QuerySet
 from hub import policy
 from hub.auth import MemberTokens, Principal, new_api_key
 from hub.auth.codes import LoginCodes
-from hub.auth.keys import new_secret
-from hub.domain import Role
+from hub.auth.keys import new_secret, scopes_value
+from hub.domain import KeyScope, Role
 from hub.errors import DomainError, ErrorCode, InvalidInput, PermissionDenied
 from hub.models import ApiKey, Member
+from hub.privacy import e164
 from hub.resolvers import access
 from hub.resolvers import validation as v
 
@@ -27,9 +28,15 @@ async def create_api_key(
     store_id: int | None = None,
     label: str = "",
     expires_at: datetime | None = None,
+    scopes: frozenset[KeyScope] = frozenset(),
 ) -> tuple[ApiKey, str]:
-    """The platform makes platform and brand keys; HQ makes keys for its brand and its stores."""
+    """The platform makes platform and brand keys; HQ makes keys for its brand and its stores.
+
+    A scope (e.g. the personal-data permission) is granted by the platform, or by an HQ key that
+    holds it itself: no key hands out more than it has."""
     p = policy.require(principal, policy.CREATE_KEY)
+    if p.role is not Role.PLATFORM and not scopes <= p.scopes:
+        raise PermissionDenied("A key grants only the scopes it holds itself.", "scopes")
     label = v.text(label, "label", max_length=100, required=False)
     if expires_at is not None and expires_at <= datetime.now(UTC):
         raise InvalidInput("Must be in the future.", "expiresAt")
@@ -58,6 +65,7 @@ async def create_api_key(
         store_id=store_id,
         label=label,
         expires_at=expires_at,
+        scopes=scopes_value(scopes),
     )
     return key, secret
 
@@ -139,5 +147,5 @@ async def viewer(principal: Principal | None) -> ViewerInfo | None:
     phone = None
     if p.member_id is not None:
         member = await Member.get_or_none(id=p.member_id)
-        phone = member.phone if member else None
+        phone = e164(member.phone) if member else None
     return ViewerInfo(p.role, p.brand_id, p.store_id, phone, p.expires_at, p.all_brands)

@@ -16,6 +16,7 @@ from hub.errors import DomainError, ErrorCode, InvalidInput, NotFound
 from hub.ledger.accounts import create_member_account
 from hub.ledger.history import AccountView
 from hub.models import Member, Membership, Store
+from hub.privacy import phone_for
 from hub.resolvers import access, referrals
 from hub.resolvers import validation as v
 from hub.resolvers.points import PointsView, member_points_accounts, membership_and_points_by_phone
@@ -139,6 +140,6 @@ async def birthday_of(membership: Membership) -> date | None:
     return await Member.filter(id=membership.member_id).first().values_list("birthday", flat=True)  # type: ignore[return-value]
 
 
-async def phone_of(membership: Membership) -> str:
-    member = await Member.get(id=membership.member_id)
-    return member.phone
+def phone_of(principal: Principal | None, member: Member) -> str:
+    """The member's phone as the caller may see it: in full, or masked (hub/privacy.py)."""
+    return phone_for(principal, member.phone)

@@ -91,6 +91,11 @@ class HubContext:
         return self.loaders.get(batch.memberships)
 
     @property
+    def members(self) -> DataLoader[int, Any]:
+        """Member (person) id -> row, for a membership's personal data (shown through hub/privacy.py)."""
+        return self.loaders.get(batch.members)
+
+    @property
     def points(self) -> DataLoader[int, PointsView]:
         """Membership id -> its points (available, pending, sequence)."""
         return self.loaders.get(points_of)

@@ -11,8 +11,8 @@ import strawberry
 from strawberry import relay
 
 from hub import policy
-from hub.auth.keys import key_state
-from hub.domain import Role
+from hub.auth.keys import key_state, scopes_of
+from hub.domain import KeyScope, Role
 from hub.resolvers import access
 from hub.resolvers import keys as service
 from hub.schema.authorize import Authorize
@@ -28,6 +28,17 @@ class ApiKeyState(Enum):
     REVOKED = strawberry.enum_value("REVOKED", description="Revoked; refused.")
 
 
+@strawberry.enum(name="ApiKeyScope", description="A permission an API key carries beyond its role.")
+class ApiKeyScopeEnum(Enum):
+    PERSONAL_DATA = strawberry.enum_value(
+        "personal_data",
+        description=(
+            "Personal data of members in full: phone numbers (masked as 138****0000 without it) and"
+            " a member's data export. Granted by the platform, or by an HQ key that holds it."
+        ),
+    )
+
+
 @strawberry.type(
     description="An API key of the platform, a brand's HQ or a store. Its secret is never shown again."
 )
@@ -37,6 +48,7 @@ class ApiKey(relay.Node):
     label: str = strawberry.field(description="A name for people (e.g. 'Pudong till 1').")
     prefix: str = strawberry.field(description="The public part: the key reads fh_<prefix>_<secret>.")
     state: ApiKeyState = strawberry.field(description="Whether the key is accepted now.")
+    scopes: list[ApiKeyScopeEnum] = strawberry.field(description="Permissions beyond the role.")
     created_at: datetime = strawberry.field(description="When the key was created.")
     expires_at: datetime | None = strawberry.field(description="When the key stops working, if ever.")
     revoked_at: datetime | None = strawberry.field(description="When the key was revoked, if it was.")
@@ -59,6 +71,7 @@ class ApiKey(relay.Node):
             label=m.label,
             prefix=m.prefix,
             state=ApiKeyState(key_state(m, now)),
+            scopes=[ApiKeyScopeEnum(s.value) for s in sorted(scopes_of(m))],
             created_at=m.created_at,
             expires_at=m.expires_at,
             revoked_at=m.revoked_at,
@@ -98,6 +111,10 @@ class CreateApiKeyInput:
     label: str = strawberry.field(default="", description="A name for people.")
     expires_at: datetime | None = strawberry.field(
         default=None, description="When the key stops working (in the future); never when null."
+    )
+    scopes: list[ApiKeyScopeEnum] = strawberry.field(
+        default_factory=list,
+        description="Permissions beyond the role; HQ grants only scopes its own key holds.",
     )
 
 
@@ -195,6 +212,7 @@ class KeyMutation:
                 _gid(input.store_id, "Store", "storeId"),
                 input.label,
                 input.expires_at,
+                frozenset(KeyScope(s.value) for s in input.scopes),
             )
             return {"api_key": ApiKey.from_model(key), "secret": secret}
 

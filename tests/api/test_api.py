@@ -129,7 +129,7 @@ async def test_member_reads_balance_and_transaction_details(api: Api, world: Wor
              history(first: 1) { edges { node { delta transaction { kind details store { code } } } } } } } } }""",
         token=token,
     )
-    assert data["viewer"] == {"role": "MEMBER", "phone": "86" + phone}
+    assert data["viewer"] == {"role": "MEMBER", "phone": "+86" + phone}
     node = data["memberships"]["edges"][0]["node"]
     assert node["points"] == {"available": 43, "pending": 0, "sequence": 1}
     assert node["joinStore"] == {"code": "S1"}

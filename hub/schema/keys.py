@@ -212,7 +212,7 @@ class KeyMutation:
                 _gid(input.store_id, "Store", "storeId"),
                 input.label,
                 input.expires_at,
-                frozenset(KeyScope(s.value) for s in input.scopes),
+                frozenset(KeyScope[s.name] for s in input.scopes),
             )
             return {"api_key": ApiKey.from_model(key), "secret": secret}
 

@@ -1,9 +1,10 @@
-"""The ``hub`` command: serve, worker, migrate, keys, audit."""
+"""The ``hub`` command: serve, worker, migrate, keys, audit, expire."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -227,6 +228,43 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _moment(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("give the time with its UTC offset, e.g. 2027-01-01T00:00:00+08:00")
+    return moment
+
+
+def cmd_expire(settings: Settings, args: argparse.Namespace) -> int:
+    """Expire (or with --dry-run, list) every lot due by --until; prints JSON. Live events of what it
+    expires are published by the relay of the running hub (the outbox)."""
+    from hub.ledger.engine import LedgerWriter
+    from hub.resolvers import expiry
+
+    until = args.until or datetime.now(UTC)
+
+    async def run() -> dict[str, Any]:
+        due = [dataclasses.asdict(s) for s in await expiry.summary(until, args.brand)]
+        if args.dry_run:
+            return {"until": until.isoformat(), "dryRun": True, "due": due}
+        async with LedgerWriter() as ledger:
+            done = await expiry.expire_due(ledger, until, brand_id=args.brand)
+        return {
+            "until": until.isoformat(),
+            "dryRun": False,
+            "due": due,
+            "expiredAccounts": done.accounts,
+            "expiredLots": done.lots,
+            "expiredAmount": done.amount,
+            "leftForNextRun": done.left,
+            "failed": [{"account": a, "code": e.code.value, "message": e.message} for a, e in done.failed],
+        }
+
+    out = _run(settings, run)
+    print(json.dumps(out, indent=2))
+    return 0 if not out.get("failed") else 1
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hub", description="Franchise Hub")
     sub = p.add_subparsers(dest="command", required=True)
@@ -297,6 +335,12 @@ def parser() -> argparse.ArgumentParser:
         help="check only what came after the latest checkpoint (a full audit when there is none)",
     )
     audit.set_defaults(func=cmd_audit)
+
+    expire = sub.add_parser("expire", help="expire every lot due by --until (the expiry job, by hand)")
+    expire.add_argument("--until", type=_moment, metavar="TIME", help="ISO time with offset (default: now)")
+    expire.add_argument("--brand", type=int, help="only this brand's lots")
+    expire.add_argument("--dry-run", action="store_true", help="report what would expire; write nothing")
+    expire.set_defaults(func=cmd_expire)
     return p
 
 

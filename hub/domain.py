@@ -129,3 +129,24 @@ class TierDirection(StrEnum):
 class ReferralStatus(StrEnum):
     PENDING = "pending"  # signed up, no qualifying purchase yet
     REWARDED = "rewarded"  # the qualifying purchase happened and the rewards were posted
+
+
+# --- lifecycle (expiry, notices, transfers): docs/lifecycle.md --------------------------------------
+
+
+class ExpiryKind(StrEnum):
+    """How a brand's expiry policy dates the points earned while it is in force."""
+
+    NEVER = "never"
+    DAYS = "days"  # through the end of the brand-local day N days after earning
+    MONTHS = "months"  # through the end of the brand-local day N calendar months after earning
+    PERIOD_END = "period_end"  # at the end of the month / quarter / year N periods after earning's
+    CLEARING_DATE = "clearing_date"  # all at one date HQ sets (a one-off program-wide clearing)
+
+
+class ExpiryPeriod(StrEnum):
+    """The calendar period of a PERIOD_END policy, in the brand's time zone."""
+
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"

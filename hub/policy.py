@@ -140,6 +140,11 @@ READ_COUPON_TEMPLATES = _declare("coupon.readTemplates", ANY, Scope.BRAND, "list
 ISSUE_COUPONS = _declare("coupon.issue", {BRAND}, Scope.MEMBERSHIP, "give a member coupons")
 BUY_COUPON = _declare("coupon.buy", {STORE, MEMBER}, Scope.MEMBERSHIP, "buy a coupon with points")
 READ_COUPONS = _declare("coupon.read", ANY, Scope.MEMBERSHIP, "read a membership's coupons")
+# Lifecycle (docs/lifecycle.md): expiry.
+SET_EXPIRY_POLICY = _declare(
+    "expiry.setPolicy", {BRAND}, Scope.BRAND, "set a brand's expiry policy (points earned from then on)"
+)
+READ_EXPIRY_POLICY = _declare("expiry.readPolicy", ANY, Scope.BRAND, "read a brand's expiry policy")
 REQUEST_CODE = _declare("login.requestCode", ANY, Scope.NONE, "ask for a login code", public=True)
 VERIFY_CODE = _declare(
     "login.verifyCode", ANY, Scope.NONE, "trade a code for an all-brands token", public=True

@@ -21,6 +21,7 @@ from hub.models.ledger import (
     Posting,
     TransactionKind,
 )
+from hub.models.lifecycle import ExpiryKind, ExpiryNotice, ExpiryPeriod, ExpiryPolicy, LifecycleSettings
 from hub.models.members import Member, Membership
 from hub.models.referrals import Referral, ReferralCode
 from hub.models.tiers import BASE_TIER, Tier, TierChange, TierLadder
@@ -44,6 +45,10 @@ __all__ = [
     "EarnRuleVersion",
     "EngagementEvent",
     "EngagementEventReward",
+    "ExpiryKind",
+    "ExpiryNotice",
+    "ExpiryPeriod",
+    "ExpiryPolicy",
     "GrantPlan",
     "GrantRecipient",
     "Installation",
@@ -52,6 +57,7 @@ __all__ = [
     "JobStatus",
     "LedgerCounter",
     "LedgerTransaction",
+    "LifecycleSettings",
     "LimitPeriod",
     "LoginCode",
     "LoginThrottle",

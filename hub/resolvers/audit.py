@@ -14,7 +14,7 @@ from hub import policy
 from hub.auth import Principal
 from hub.domain import Role
 from hub.ledger.audit import AuditReport, Violation, audit
-from hub.resolvers import access, checkin, coupons, earning_audit, grants, rewards
+from hub.resolvers import access, checkin, coupons, earning_audit, grants, lifecycle_audit, rewards
 
 DomainCheck = Callable[[int | None], Awaitable[list[Violation]]]
 DOMAIN_CHECKS: tuple[DomainCheck, ...] = (
@@ -23,6 +23,7 @@ DOMAIN_CHECKS: tuple[DomainCheck, ...] = (
     grants.audit,
     coupons.audit,
     earning_audit.violations,
+    lifecycle_audit.violations,
 )
 
 

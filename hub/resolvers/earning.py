@@ -149,10 +149,12 @@ class EarnResult:
     counter_keys: tuple[str, ...] = ()
 
 
-def expires_at_for(brand: Brand, earned_at: datetime) -> datetime | None:
-    """When points earned at ``earned_at`` expire: never, until the lifecycle domain's expiry policy
-    (``expiry_for(brand, earned_at)``) answers here."""
-    return None
+async def expires_at_for(brand: Brand, earned_at: datetime) -> datetime | None:
+    """When points earned at ``earned_at`` expire: the brand's expiry policy in force then
+    (docs/lifecycle.md; cached per process like the rule book)."""
+    from hub.resolvers.expiry_policy import expiry_at_earning  # it builds on this module's BrandCache
+
+    return await expiry_at_earning(brand, earned_at)
 
 
 def _utc(at: datetime | None) -> datetime:
@@ -211,7 +213,7 @@ async def evaluate_earn(
     pending, matures_at = 0, None
     if points:
         issuance = AccountRef.issuance_for(brand.id, membership.id)
-        terms_expiry = expires_at_for(brand, moment)
+        terms_expiry = await expires_at_for(brand, moment)
         if brand.pending_days > 0:
             pending, matures_at = points, moment + timedelta(days=brand.pending_days)
             to = Leg(

@@ -26,6 +26,7 @@ from hub.schema.grants import GrantMutation, GrantQuery
 from hub.schema.introspection import IntrospectionGate
 from hub.schema.jobs import Job, JobMutation, JobQuery, JobSubscription
 from hub.schema.keys import ApiKey, KeyMutation, KeyQuery
+from hub.schema.lifecycle import LifecycleMutation, LifecycleQuery
 from hub.schema.login import LoginMutation
 from hub.schema.members import MemberMutation, MemberQuery
 from hub.schema.nodes import Brand, LedgerTransaction, Membership, Store
@@ -55,6 +56,7 @@ def _query_type() -> type:
         GrantQuery,
         CouponQuery,
         EarningQuery,
+        LifecycleQuery,
     ):
         node: strawberry.relay.Node | None = strawberry.relay.node(
             description=(
@@ -82,6 +84,7 @@ class Mutation(
     EarningMutation,
     TierMutation,
     ReferralMutation,
+    LifecycleMutation,
 ):
     pass
 

@@ -52,7 +52,7 @@ def default_registry() -> Registry:
     here, e.g. ``registry.add(BulkGrant())`` and
     ``registry.add_schedule(Schedule("expire-lots", "expiry.run", timedelta(minutes=10)))``.
     """
-    from hub.resolvers import maturity, tiers
+    from hub.resolvers import expiry, maturity, tiers
     from hub.resolvers.grant_job import BulkGrantJob
 
     registry = Registry([BulkGrantJob()])
@@ -61,4 +61,7 @@ def default_registry() -> Registry:
     registry.add_schedule(maturity.SCHEDULE)
     registry.add(tiers.TierReview())
     registry.add_schedule(tiers.REVIEW_SCHEDULE)
+    # Lifecycle: due lots expire.
+    registry.add(expiry.ExpireLots())
+    registry.add_schedule(expiry.SCHEDULE)
     return registry

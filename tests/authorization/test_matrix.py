@@ -492,6 +492,18 @@ async def read_earn_rules(c: Ctx, t: str | None) -> str:
     return await _query(c, query, {"b": c.world.a.id}, t)
 
 
+@scenario(POLICY["expiry.setPolicy"])
+async def set_expiry_policy(c: Ctx, t: str | None) -> str:
+    return await _mutation(c, "setExpiryPolicy", {"brandId": c.world.a.id, "kind": "DAYS", "count": 3660}, t)
+
+
+@scenario(POLICY["expiry.readPolicy"])
+async def read_expiry_policy(c: Ctx, t: str | None) -> str:
+    await set_expiry_policy(c, c.world.a.hq)  # so that brand A has one to read
+    query = "query($b: ID!) { expiryPolicy(brandId: $b) { version } }"
+    return await _query(c, query, {"b": c.world.a.id}, t)
+
+
 @scenario(POLICY["earn.preview"])
 async def preview_earn(c: Ctx, t: str | None) -> str:
     query = "query($m: ID!) { previewEarn(membershipId: $m, amountFen: 100) { points } }"

@@ -18,7 +18,7 @@ from websockets.typing import Subprotocol
 
 QUERY = """subscription($m: ID, $a: BigInt) {
   balanceChanged(membershipId: $m, afterSequence: $a) {
-    membershipId sequence balance delta transaction { id kind storeId createdAt }
+    membershipId sequence balance delta transaction { transactionId kind storeId createdAt }
   }
 }"""
 

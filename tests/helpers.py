@@ -213,7 +213,7 @@ class WsClient:
 
 BALANCE_SUBSCRIPTION = """subscription($m: ID, $a: BigInt) {
   balanceChanged(membershipId: $m, afterSequence: $a) {
-    membershipId sequence balance delta transaction { id kind storeId }
+    membershipId sequence balance delta transaction { transactionId kind storeId }
   }
 }"""
 

@@ -521,6 +521,7 @@ STATUS_FILTERS = {
 class CouponPage:
     coupons: list[CouponView]
     has_next_page: bool
+    has_previous_page: bool = False
 
 
 async def coupons_of(
@@ -542,11 +543,15 @@ async def coupons_of(
         where.append(condition)
         if timed:
             args.append(_time_arg(conn, now or datetime.now(UTC)))
+    has_previous = False
     if after is not None:
+        # Newer coupons of the same filter precede a page asked after a cursor: one probe.
+        newer = " AND ".join([*where, "l.id >= ?"])
+        has_previous = bool(await _select(newer, [*args, after], "LIMIT 1"))
         where.append("l.id < ?")
         args.append(after)
     found = await _select(" AND ".join(where), args, f"ORDER BY l.id DESC LIMIT {int(first) + 1}")
-    return CouponPage(found[:first], len(found) > first)
+    return CouponPage(found[:first], len(found) > first, has_previous)
 
 
 async def get_coupon(

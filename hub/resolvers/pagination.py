@@ -19,6 +19,9 @@ M = TypeVar("M", bound=Model)
 class Page(Generic[M]):
     items: list[M]
     has_next_page: bool
+    # Pages go forward only: items precede a page when it was asked after a cursor and the list still
+    # holds that cursor's item or an earlier one.
+    has_previous_page: bool = False
 
     def cursor(self, item: M) -> str:
         return encode_cursor(item.pk)
@@ -48,8 +51,11 @@ async def page(
 ) -> Page[M]:
     if not 0 <= first <= max_size:
         raise InvalidInput(f"first must be between 0 and {max_size}.", "first")
+    has_previous = False
     if after is not None:
         pk = decode_cursor(after)
+        # One probe of the id index, only for pages asked after a cursor.
+        has_previous = await (query.filter(id__gte=pk) if newest_first else query.filter(id__lte=pk)).exists()
         query = query.filter(id__lt=pk) if newest_first else query.filter(id__gt=pk)
     rows = await query.order_by("-id" if newest_first else "id").limit(first + 1)
-    return Page(items=rows[:first], has_next_page=len(rows) > first)
+    return Page(items=rows[:first], has_next_page=len(rows) > first, has_previous_page=has_previous)

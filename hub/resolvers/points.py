@@ -26,7 +26,7 @@ from hub.ledger.engine import LedgerWriter
 from hub.ledger.history import AccountView, account_view
 from hub.ledger.idempotency import claim
 from hub.ledger.sql import Columns, as_datetime, dialect_of
-from hub.models import Account, AccountKind, Asset, Membership, TransactionKind
+from hub.models import Account, AccountKind, Asset, Membership, Posting, TransactionKind
 from hub.resolvers import validation as v
 from hub.resolvers.access import get_membership
 
@@ -247,10 +247,32 @@ class Entry:
 class HistoryPage:
     entries: list[Entry]
     has_next_page: bool
+    has_previous_page: bool = False
 
     @staticmethod
     def cursor(entry: Entry) -> str:
         return base64.urlsafe_b64encode(f"s:{entry.sequence}".encode()).decode()
+
+
+async def history_entry(principal: Principal | None, entry_id: int) -> Entry:
+    """One entry of a membership's history (a posting on its points account) in the caller's reach,
+    or NOT_FOUND: postings on other accounts are no history entries."""
+    row = await Posting.filter(
+        id=entry_id,
+        account__kind=AccountKind.MEMBER,
+        account__asset=Asset.POINTS,
+        account__asset_code="",
+        account__membership_id__isnull=False,
+    ).values(
+        "id", "sequence", "amount", "balance_after", "created_at", "transaction_id", "account__membership_id"
+    )
+    if not row:
+        raise NotFound("No such history entry.", "id")
+    await get_membership(principal, policy.READ_MEMBERSHIP, row[0]["account__membership_id"], "id")
+    r = row[0]
+    return Entry(
+        r["id"], r["sequence"], r["amount"], r["balance_after"], r["created_at"], r["transaction_id"]
+    )
 
 
 def _after_sequence(cursor: str | None) -> int | None:
@@ -294,4 +316,8 @@ async def history(membership: Membership, first: int, after: str | None, max_siz
         )
         for r in rows[:first]
     ]
-    return HistoryPage(entries, len(rows) > first)
+    # Newer entries precede a page asked after a cursor (postings are never deleted: one index probe).
+    has_previous = before is not None and bool(
+        await fetch(f"SELECT 1 FROM posting p WHERE {where} AND p.sequence >= ? LIMIT 1", [key, before])
+    )
+    return HistoryPage(entries, len(rows) > first, has_previous)

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from hub import policy
 from hub.resolvers import brands as service
 from hub.schema.authorize import Authorize
-from hub.schema.common import Connection, UserError, decode_id, mutate
+from hub.schema.common import USER_ERRORS, Connection, UserError, decode_id, mutate
 from hub.schema.context import Info
-from hub.schema.nodes import Brand, Store, connection
+from hub.schema.nodes import AFTER, FIRST, Brand, Store, connection
 
 
-@strawberry.input
+@strawberry.input(description="A new brand (platform only). Its HQ gets a key with createApiKey.")
 class CreateBrandInput:
-    name: str
+    name: str = strawberry.field(description="The brand's name.")
     earn_points: int = strawberry.field(default=1, description="Points per earnUnitFen spent.")
     earn_unit_fen: int = strawberry.field(default=100, description="Fen per earnPoints (100 = ¥1).")
     timezone: str = strawberry.field(
@@ -26,37 +28,37 @@ class CreateBrandInput:
     point_value_fen: int = strawberry.field(default=100, description="Fen those points are worth.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of createBrand.")
 class CreateBrandPayload:
-    user_errors: list[UserError]
-    brand: Brand | None = None
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
+    brand: Brand | None = strawberry.field(default=None, description="The new brand; null on userErrors.")
 
 
-@strawberry.input
+@strawberry.input(description="A new store of a brand.")
 class CreateStoreInput:
-    brand_id: strawberry.ID
-    name: str
-    code: str
-    is_franchise: bool = False
+    brand_id: strawberry.ID = strawberry.field(description="The brand (HQ: its own).")
+    name: str = strawberry.field(description="The store's name.")
+    code: str = strawberry.field(description="The brand's code for the store, unique within the brand.")
+    is_franchise: bool = strawberry.field(default=False, description="Whether a franchisee runs it.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of createStore.")
 class CreateStorePayload:
-    user_errors: list[UserError]
-    store: Store | None = None
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
+    store: Store | None = strawberry.field(default=None, description="The new store; null on userErrors.")
 
 
-@strawberry.input
+@strawberry.input(description="A brand's new base earn rate: earnPoints points per earnUnitFen fen.")
 class SetEarnRateInput:
-    brand_id: strawberry.ID
-    earn_points: int
-    earn_unit_fen: int
+    brand_id: strawberry.ID = strawberry.field(description="The brand (HQ: its own).")
+    earn_points: int = strawberry.field(description="Points per earnUnitFen spent.")
+    earn_unit_fen: int = strawberry.field(description="Fen per earnPoints (100 = ¥1).")
 
 
-@strawberry.type
+@strawberry.type(description="The result of setEarnRate.")
 class SetEarnRatePayload:
-    user_errors: list[UserError]
-    brand: Brand | None = None
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
+    brand: Brand | None = strawberry.field(default=None, description="The brand with its new rate.")
 
 
 @strawberry.input(description="Fields left out keep their value.")
@@ -77,10 +79,10 @@ class UpdateBrandSettingsInput:
     )
 
 
-@strawberry.type
+@strawberry.type(description="The result of updateBrandSettings.")
 class UpdateBrandSettingsPayload:
-    user_errors: list[UserError]
-    brand: Brand | None = None
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
+    brand: Brand | None = strawberry.field(default=None, description="The brand with its new settings.")
 
 
 @strawberry.type
@@ -92,7 +94,12 @@ class BrandQuery:
         ),
         extensions=[Authorize(policy.LIST_BRANDS)],
     )
-    async def brands(self, info: Info, first: int = 20, after: str | None = None) -> Connection[Brand]:
+    async def brands(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[Brand]:
         query = service.brands(info.context.principal)
         return await connection(info, query, Brand.from_model, first, after)
 

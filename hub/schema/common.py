@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, NewType, TypeVar
 
 import strawberry
+from graphql import GraphQLSchema, get_named_type
 from strawberry import relay
 
 from hub.errors import DomainError, ErrorCode
@@ -33,16 +34,75 @@ BIGINT_SCALAR = strawberry.scalar(
 
 UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode", description="Stable error codes.")
 
+# What each code means to a client. Every code needs a line here (tests/api/test_schema_truths.py walks
+# the schema and fails on any value without a description).
+ERROR_CODE_HELP: dict[ErrorCode, str] = {
+    ErrorCode.INVALID_INPUT: "A value the operation refuses (see field and message).",
+    ErrorCode.INVALID_PHONE: "Not a phone number that can be normalised (E.164).",
+    ErrorCode.INVALID_ID: "A malformed global id, or the id of another type.",
+    ErrorCode.NOT_FOUND: "No such object in the caller's reach (missing and foreign ids answer alike).",
+    ErrorCode.UNAUTHENTICATED: "No valid credential: a missing, wrong, expired or revoked key or token.",
+    ErrorCode.PERMISSION_DENIED: "The caller's role may not do this.",
+    ErrorCode.INSUFFICIENT_POINTS: "The membership has fewer available points than the operation needs.",
+    ErrorCode.IDEMPOTENCY_CONFLICT: "This idempotency key was used before with a different request.",
+    ErrorCode.ALREADY_EXISTS: "An object with this unique key exists already.",
+    ErrorCode.ALREADY_REVERSED: "The transaction was reversed already.",
+    ErrorCode.JOB_FINISHED: "The job has finished and can no longer be changed.",
+    ErrorCode.INSUFFICIENT_BALANCE: "An account has less than the operation needs.",
+    ErrorCode.AMOUNT_TOO_LARGE: "An amount above what one operation may move.",
+    ErrorCode.INTERNAL: "Something unexpected failed; it was logged, and nothing was written.",
+    ErrorCode.LIMIT_REACHED: "A per-member limit or a budget is used up for its period.",
+    ErrorCode.INVALID_CODE: "A wrong, expired or used-up one-time code.",
+    ErrorCode.RATE_LIMITED: "Too many requests or attempts; retry later.",
+    ErrorCode.CHECK_IN_CLOSED: "The brand has no daily check-in, or HQ turned it off.",
+    ErrorCode.EVENT_INACTIVE: "HQ turned this engagement event off: it is not rewarded.",
+    ErrorCode.ALREADY_USED: "A coupon (or a named lot) another transaction already drew.",
+    ErrorCode.COUPON_EXPIRED: "The coupon is outside its validity.",
+    ErrorCode.COUPON_NOT_APPLICABLE: "The coupon is for another store, a larger bill, or an item not bought.",
+    ErrorCode.NOT_AVAILABLE: "A coupon template that is inactive, not for sale, or sold out.",
+    ErrorCode.REFERRAL_INVALID: "An unknown referral code, a self-referral, or an existing member.",
+}
+
+
+def describe_values(enum_type: Any, help: Mapping[Any, str]) -> None:
+    """Give the GraphQL values of an enum made from a domain enum (kept free of GraphQL) their
+    descriptions, keyed by member."""
+    for value in enum_type.__strawberry_definition__.values:
+        member = enum_type[value.name]
+        if member in help:
+            value.description = help[member]
+
+
+describe_values(UserErrorCode, ERROR_CODE_HELP)
+
+
+USER_ERRORS = "Why the mutation failed; empty when it succeeded (and then nothing else is null)."
+
 
 @strawberry.type(description="An expected failure: nothing was written.")
 class UserError:
-    code: UserErrorCode  # type: ignore[valid-type]
-    field: str | None
-    message: str
+    code: UserErrorCode = strawberry.field(  # type: ignore[valid-type]
+        description="What failed, as a stable code to branch on."
+    )
+    field: str | None = strawberry.field(
+        description="The input field at fault (its GraphQL name), if one is."
+    )
+    message: str = strawberry.field(description="What failed, for people; wording may change.")
 
     @classmethod
     def of(cls, error: DomainError) -> UserError:
         return cls(code=error.code, field=error.field, message=error.message)
+
+
+def describe_mutation_inputs(schema: GraphQLSchema) -> None:
+    """Every mutation takes one argument, ``input``, whose type says what it holds: an ``input``
+    argument without a description of its own carries its type's (one source of truth per mutation)."""
+    if schema.mutation_type is None:
+        return
+    for field in schema.mutation_type.fields.values():
+        argument = field.args.get("input")
+        if argument is not None and not argument.description:
+            argument.description = get_named_type(argument.type).description
 
 
 def parse_pk(raw: Any, type_name: str, field: str) -> int:
@@ -96,27 +156,49 @@ async def mutate(payload: Callable[..., P], action: Callable[[], Awaitable[dict[
 T = TypeVar("T")
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "Where a page lies in its list (Relay Cursor Connections). Lists page forward only, with first"
+        " and after: ask for the next page with after: endCursor while hasNextPage."
+    )
+)
 class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(description="Whether items follow this page.")
+    has_previous_page: bool = strawberry.field(
+        description=(
+            "Whether items precede this page: false on a first page (no after), otherwise whether the"
+            " list holds items up to and including the after cursor's."
+        )
+    )
+    start_cursor: str | None = strawberry.field(description="The first edge's cursor; null on an empty page.")
+    end_cursor: str | None = strawberry.field(
+        description="The last edge's cursor (pass it as after for the next page); null on an empty page."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="One item of a page, with the cursor that marks its place in the list.")
 class Edge(Generic[T]):
-    cursor: str
-    node: T
+    cursor: str = strawberry.field(description="Opaque; pass it as after to continue behind this item.")
+    node: T = strawberry.field(description="The item.")
 
 
 @strawberry.type(description="A page of results, newest or oldest first by the field's order.")
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: PageInfo
+    edges: list[Edge[T]] = strawberry.field(description="The page's items, in the list's order.")
+    page_info: PageInfo = strawberry.field(description="Cursors and whether items precede or follow.")
 
     @classmethod
-    def build(cls, nodes: Sequence[T], cursors: Sequence[str], has_next: bool) -> Connection[T]:
+    def build(
+        cls, nodes: Sequence[T], cursors: Sequence[str], has_next: bool, has_previous: bool = False
+    ) -> Connection[T]:
+        """A page; ``has_previous`` must be given whenever the page was asked with an ``after``."""
         edges = [Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)]
         return cls(
             edges=edges,
-            page_info=PageInfo(has_next_page=has_next, end_cursor=cursors[-1] if cursors else None),
+            page_info=PageInfo(
+                has_next_page=has_next,
+                has_previous_page=has_previous,
+                start_cursor=cursors[0] if cursors else None,
+                end_cursor=cursors[-1] if cursors else None,
+            ),
         )

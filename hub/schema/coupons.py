@@ -181,6 +181,7 @@ async def coupons_connection(
         [Coupon.from_view(c) for c in result.coupons],
         [encode_cursor(c.id) for c in result.coupons],
         result.has_next_page,
+        result.has_previous_page,
     )
 
 

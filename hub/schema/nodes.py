@@ -20,7 +20,7 @@ from hub.resolvers import referrals as referral_service
 from hub.resolvers import tiers as tier_service
 from hub.resolvers.pagination import page
 from hub.schema.authorize import Authorize
-from hub.schema.common import BigInt, Connection, parse_pk
+from hub.schema.common import BigInt, Connection, describe_values, parse_pk
 from hub.schema.context import Info
 
 if TYPE_CHECKING:
@@ -30,8 +30,41 @@ if TYPE_CHECKING:
     from hub.schema.referrals import Referral
     from hub.schema.tiers import TierChange, TierLadder, TierStatus
 
-TransactionKindEnum = strawberry.enum(domain.TransactionKind, name="TransactionKind")
-RoleEnum = strawberry.enum(domain.Role, name="Role")
+TransactionKindEnum = strawberry.enum(
+    domain.TransactionKind,
+    name="TransactionKind",
+    description="What kind of business event a transaction is.",
+)
+describe_values(
+    TransactionKindEnum,
+    {
+        domain.TransactionKind.EARN: "Points earned on a purchase.",
+        domain.TransactionKind.REDEEM: "Points spent at a store.",
+        domain.TransactionKind.ADJUST: "A manual correction by HQ or the platform.",
+        domain.TransactionKind.REVERSE: "The reversal of an earlier transaction.",
+        domain.TransactionKind.TRANSFER: "Value moved between accounts.",
+        domain.TransactionKind.EXPIRE: "Points that expired.",
+        domain.TransactionKind.MATURE: "Pending points that became available.",
+        domain.TransactionKind.TOP_UP: "Stored value paid in.",
+        domain.TransactionKind.PARTNER_REDEEM: "Points spent at a partner brand.",
+        domain.TransactionKind.SETTLE: "Money settled between parties.",
+        domain.TransactionKind.CHECK_IN: "A daily check-in's reward.",
+        domain.TransactionKind.EVENT_REWARD: "The reward of an engagement event HQ defined.",
+        domain.TransactionKind.GRANT: "One member's points of a bulk grant.",
+        domain.TransactionKind.COUPON_ISSUE: "Coupons issued to a member (by HQ, or bought with points).",
+        domain.TransactionKind.REFERRAL: "A referral reward, to the referrer or the referee.",
+    },
+)
+RoleEnum = strawberry.enum(domain.Role, name="Role", description="Who a caller is.")
+describe_values(
+    RoleEnum,
+    {
+        domain.Role.PLATFORM: "The platform operator: every brand.",
+        domain.Role.BRAND: "A brand's HQ: its brand, stores and memberships.",
+        domain.Role.STORE: "One store of a brand.",
+        domain.Role.MEMBER: "A member (a person), through a member token.",
+    },
+)
 N = TypeVar("N")
 FIRST = "How many to return (at most the server's page cap, 100 by default)."
 AFTER = "Return what follows this cursor (an edge's cursor, or pageInfo.endCursor)."
@@ -68,6 +101,7 @@ async def connection(
         [convert(m) for m in result.items],
         [result.cursor(m) for m in result.items],
         result.has_next_page,
+        result.has_previous_page,
     )
 
 
@@ -84,16 +118,16 @@ class PointValue:
 
 @strawberry.type(description="How purchases earn points: floor(amountFen * points / unitFen).")
 class EarnRate:
-    points: int
-    unit_fen: int
-    rounding: str = "DOWN"
+    points: int = strawberry.field(description="Points earned per unitFen spent.")
+    unit_fen: int = strawberry.field(description="Fen spent per `points` earned (100 = ¥1).")
+    rounding: str = strawberry.field(default="DOWN", description="How fractions of a point round: DOWN.")
 
 
-@strawberry.type
+@strawberry.type(description="A brand: its HQ, stores, members and points.")
 class Brand(relay.Node):
     id: relay.NodeID[int]
-    name: str
-    earn_rate: EarnRate
+    name: str = strawberry.field(description="The brand's name.")
+    earn_rate: EarnRate = strawberry.field(description="The base earn rate of its purchases.")
     timezone: str = strawberry.field(
         description="The IANA time zone the brand's days, periods and expiry dates are reckoned in."
     )
@@ -101,7 +135,7 @@ class Brand(relay.Node):
     pending_days: int = strawberry.field(
         description="Return window: earned points stay pending this many days (0: available at once)."
     )
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When the brand was created.")
     model: strawberry.Private[Any] = None
 
     @classmethod
@@ -136,7 +170,12 @@ class Brand(relay.Node):
     @strawberry.field(
         description="The brand's stores, oldest first.", extensions=[Authorize(policy.READ_STORE)]
     )
-    async def stores(self, info: Info, first: int = 20, after: str | None = None) -> Connection[Store]:
+    async def stores(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[Store]:
         query = brand_service.stores_of(info.context.principal, self.id)
         return await connection(info, query, Store.from_model, first, after)
 
@@ -145,18 +184,21 @@ class Brand(relay.Node):
         extensions=[Authorize(policy.LIST_MEMBERSHIPS)],
     )
     async def memberships(
-        self, info: Info, first: int = 20, after: str | None = None
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Membership]:
         query = await member_service.memberships(info.context.principal, self.id)
         return await connection(info, query, Membership.from_model, first, after, True)
 
 
-@strawberry.type
+@strawberry.type(description="One store of a brand.")
 class Store(relay.Node):
     id: relay.NodeID[int]
-    name: str
-    code: str
-    is_franchise: bool
+    name: str = strawberry.field(description="The store's name.")
+    code: str = strawberry.field(description="The brand's code for the store, unique within the brand.")
+    is_franchise: bool = strawberry.field(description="Whether a franchisee runs it (not the brand).")
     brand_id: strawberry.Private[int]
 
     @classmethod
@@ -172,7 +214,7 @@ class Store(relay.Node):
 
         return await _resolve_each(node_ids, fetch, required)
 
-    @strawberry.field
+    @strawberry.field(description="The brand the store belongs to.")
     async def brand(self, info: Info) -> Brand:
         return Brand.from_model(await info.context.brands.load(self.brand_id))
 
@@ -186,11 +228,11 @@ class PointsBalance:
     )
 
 
-@strawberry.type
+@strawberry.type(description="A person's membership of one brand: its points, tier and history.")
 class Membership(relay.Node):
     id: relay.NodeID[int]
-    tier: str
-    created_at: datetime
+    tier: str = strawberry.field(description="The membership's tier (`normal` without a tier ladder).")
+    created_at: datetime = strawberry.field(description="When the person joined the brand.")
     model: strawberry.Private[Any]
 
     @classmethod
@@ -218,11 +260,11 @@ class Membership(relay.Node):
         member = await info.context.members.load(self.model.member_id)
         return member_service.phone_of(info.context.principal, member)
 
-    @strawberry.field
+    @strawberry.field(description="The brand of the membership.")
     async def brand(self, info: Info) -> Brand:
         return Brand.from_model(await info.context.brands.load(self.model.brand_id))
 
-    @strawberry.field
+    @strawberry.field(description="The store where the member joined, if it was at a store.")
     async def join_store(self, info: Info) -> Store | None:
         if self.model.join_store_id is None:
             return None
@@ -287,7 +329,10 @@ class Membership(relay.Node):
 
     @strawberry.field(description="The membership's tier changes, newest first, with their reasons.")
     async def tier_changes(
-        self, info: Info, first: int = 20, after: str | None = None
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Annotated[TierChange, strawberry.lazy("hub.schema.tiers")]]:
         from hub.schema.tiers import TierChange
 
@@ -310,23 +355,33 @@ class Membership(relay.Node):
         return await referral_service.referrals_made(self.model)
 
     @strawberry.field(description="Changes to this membership's points, newest first.")
-    async def history(self, info: Info, first: int = 20, after: str | None = None) -> Connection[LedgerEntry]:
+    async def history(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[LedgerEntry]:
         result = await points_service.history(self.model, first, after, info.context.max_page_size)
         return Connection.build(
             [LedgerEntry.from_entry(e) for e in result.entries],
             [result.cursor(e) for e in result.entries],
             result.has_next_page,
+            result.has_previous_page,
         )
 
 
 @strawberry.type(description="One immutable business event in the ledger.")
 class LedgerTransaction(relay.Node):
     id: relay.NodeID[int]
-    kind: TransactionKindEnum  # type: ignore[valid-type]
-    reason: str
-    idempotency_key: str
-    details: JSON
-    created_at: datetime
+    kind: TransactionKindEnum = strawberry.field(  # type: ignore[valid-type]
+        description="What kind of business event it is."
+    )
+    reason: str = strawberry.field(description="Why, in the words of whoever wrote it.")
+    idempotency_key: str = strawberry.field(description="The key it was written under (retries answer it).")
+    details: JSON = strawberry.field(
+        description="What the event recorded, by kind (an earn's breakdown, ...)."
+    )
+    created_at: datetime = strawberry.field(description="When it was committed.")
     store_pk: strawberry.Private[int | None]
     brand_id: strawberry.Private[int]
 
@@ -353,7 +408,7 @@ class LedgerTransaction(relay.Node):
 
         return await _resolve_each(node_ids, fetch, required)
 
-    @strawberry.field
+    @strawberry.field(description="Where it happened, if at a store.")
     async def store(self, info: Info) -> Store | None:
         if self.store_pk is None:
             return None
@@ -368,19 +423,21 @@ class LedgerTransaction(relay.Node):
         return breakdown(str(self.kind), self.details)  # type: ignore[return-value]
 
 
-@strawberry.type(description="One posting on a member's points account.")
-class LedgerEntry:
-    id: relay.GlobalID
+@strawberry.type(
+    description=("One change to a membership's points (a posting on its points account): what history lists.")
+)
+class LedgerEntry(relay.Node):
+    id: relay.NodeID[int]
     sequence: BigInt = strawberry.field(description="Per account: 1, 2, 3, ... with no gaps.")
     delta: BigInt = strawberry.field(description="The signed change to the balance.")
     balance_after: BigInt = strawberry.field(description="The balance right after this change.")
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When the change was committed.")
     transaction_pk: strawberry.Private[int]
 
     @classmethod
     def from_entry(cls, e: points_service.Entry) -> LedgerEntry:
         return cls(
-            id=relay.GlobalID("LedgerEntry", str(e.id)),
+            id=e.id,
             sequence=BigInt(e.sequence),
             delta=BigInt(e.amount),
             balance_after=BigInt(e.balance_after),
@@ -388,6 +445,15 @@ class LedgerEntry:
             transaction_pk=e.transaction_id,
         )
 
-    @strawberry.field
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[LedgerEntry | None]:
+        async def fetch(pk: int) -> LedgerEntry:
+            return cls.from_entry(await points_service.history_entry(info.context.principal, pk))
+
+        return await _resolve_each(node_ids, fetch, required)
+
+    @strawberry.field(description="The business event this change belongs to.")
     async def transaction(self, info: Info) -> LedgerTransaction:
         return LedgerTransaction.from_model(await info.context.transactions.load(self.transaction_pk))

@@ -10,7 +10,7 @@ from hub import policy
 from hub.resolvers import points as service
 from hub.resolvers.points import PointsResult
 from hub.schema.authorize import Authorize
-from hub.schema.common import BigInt, UserError, decode_id, mutate
+from hub.schema.common import USER_ERRORS, BigInt, UserError, decode_id, mutate
 from hub.schema.context import Info
 from hub.schema.nodes import LedgerTransaction, Membership
 
@@ -20,27 +20,29 @@ IDEMPOTENCY_HELP = (
 )
 
 
-@strawberry.input
+@strawberry.input(description="Points a member spends at a store.")
 class RedeemPointsInput:
-    membership_id: strawberry.ID
-    points: int
-    reason: str
+    membership_id: strawberry.ID = strawberry.field(description="The membership whose points are spent.")
+    points: int = strawberry.field(description="How many points (positive).")
+    reason: str = strawberry.field(description="Why, as the transaction will record it.")
     idempotency_key: str = strawberry.field(description=IDEMPOTENCY_HELP)
 
 
-@strawberry.input
+@strawberry.input(description="A manual correction of a member's points.")
 class AdjustPointsInput:
-    membership_id: strawberry.ID
+    membership_id: strawberry.ID = strawberry.field(description="The membership to correct.")
     points: int = strawberry.field(description="Positive to add, negative to remove.")
-    reason: str
+    reason: str = strawberry.field(description="Why, as the transaction will record it.")
     idempotency_key: str = strawberry.field(description=IDEMPOTENCY_HELP)
 
 
 @strawberry.type(description="The result of a points write.")
 class PointsPayload:
-    user_errors: list[UserError]
-    transaction: LedgerTransaction | None = None
-    membership: Membership | None = None
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
+    transaction: LedgerTransaction | None = strawberry.field(
+        default=None, description="The transaction written (or the first one, on a replay)."
+    )
+    membership: Membership | None = strawberry.field(default=None, description="The membership written to.")
     points: BigInt | None = strawberry.field(
         default=None, description="The signed change to the member's points."
     )

@@ -18,7 +18,7 @@ from hub.schema.audit import AuditQuery
 from hub.schema.authorize import Authorize
 from hub.schema.brands import BrandMutation, BrandQuery
 from hub.schema.checkin import CheckInMutation, CheckInQuery
-from hub.schema.common import BIGINT_SCALAR, BigInt
+from hub.schema.common import BIGINT_SCALAR, BigInt, describe_mutation_inputs
 from hub.schema.coupons import Coupon, CouponMutation, CouponQuery, CouponTemplate
 from hub.schema.earning import EarningMutation, EarningQuery, EarnRule
 from hub.schema.extensions import Hardening, is_expected, shape_errors
@@ -44,7 +44,7 @@ log = logging.getLogger("hub.errors")
 
 def _query_type() -> type:
     # Built per schema: Strawberry's relay node field can belong to one schema only.
-    @strawberry.type
+    @strawberry.type(description="Reads: start from viewer, brands, memberships or node(id:).")
     class Query(
         BrandQuery,
         MemberQuery,
@@ -69,7 +69,12 @@ def _query_type() -> type:
     return Query
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "Writes. Each takes one input object and answers a payload whose userErrors say why it did"
+        " not write; writes that move value take an idempotency key."
+    )
+)
 class Mutation(
     BrandMutation,
     KeyMutation,
@@ -89,7 +94,7 @@ class Mutation(
     pass
 
 
-@strawberry.type
+@strawberry.type(description="Live events over graphql-transport-ws on the same /graphql path.")
 class Subscription(BalanceSubscription, JobSubscription, TierSubscription):
     pass
 
@@ -168,4 +173,5 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         execution_context_class=SharedEventExecution,
     )
     schema.request_timeout_seconds = settings.request_timeout_seconds
+    describe_mutation_inputs(schema._schema)
     return schema

@@ -14,7 +14,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql import ExecutionResult, OperationDefinitionNode, VariableNode, Visitor, visit
@@ -36,22 +36,32 @@ from hub.schema.context import Info
 from hub.schema.nodes import TransactionKindEnum
 
 
-@strawberry.type(description="The transaction behind a balance event.")
+@strawberry.type(
+    description=(
+        "The transaction behind a balance event: what the event carries of it. It has no `id` of its"
+        " own (it is not the LedgerTransaction object, and a client cache must not take it for one):"
+        " fetch the LedgerTransaction with node(id: transactionId)."
+    )
+)
 class BalanceEventTransaction:
-    id: relay.GlobalID
-    kind: TransactionKindEnum  # type: ignore[valid-type]
+    transaction_id: relay.GlobalID = strawberry.field(
+        description="The LedgerTransaction's global id (for node(id:))."
+    )
+    kind: TransactionKindEnum = strawberry.field(  # type: ignore[valid-type]
+        description="What kind of business event it is."
+    )
     store_id: relay.GlobalID | None = strawberry.field(description="Where it happened, if at a store.")
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When it was committed.")
 
 
 @strawberry.type(description="One committed change to a member's balance.")
 class BalanceEvent:
-    membership_id: relay.GlobalID
+    membership_id: relay.GlobalID = strawberry.field(description="The membership whose balance changed.")
     asset: str = strawberry.field(description="What the balance counts: points.")
     sequence: BigInt = strawberry.field(description="Per account: 1, 2, 3, ... with no gaps.")
     balance: BigInt = strawberry.field(description="The balance right after this change.")
     delta: BigInt = strawberry.field(description="The signed change.")
-    transaction: BalanceEventTransaction
+    transaction: BalanceEventTransaction = strawberry.field(description="The transaction behind it.")
     # Results of executing operations on this event, shared by the subscribers (SharedEventExecution).
     results: strawberry.Private[dict[int, ExecutionResult]]
 
@@ -73,7 +83,7 @@ class BalanceEvent:
             balance=BigInt(e.balance),
             delta=BigInt(e.delta),
             transaction=BalanceEventTransaction(
-                id=relay.GlobalID("LedgerTransaction", str(e.transaction_id)),
+                transaction_id=relay.GlobalID("LedgerTransaction", str(e.transaction_id)),
                 kind=e.transaction_kind,
                 store_id=encode_id("Store", e.store_id),
                 created_at=e.created_at,
@@ -96,8 +106,18 @@ class Subscription:
     async def balance_changed(
         self,
         info: Info,
-        membership_id: relay.GlobalID | None = None,
-        after_sequence: BigInt | None = None,
+        membership_id: Annotated[
+            relay.GlobalID | None,
+            strawberry.argument(
+                description="The membership to watch (a member may leave it out: all its own)."
+            ),
+        ] = None,
+        after_sequence: Annotated[
+            BigInt | None,
+            strawberry.argument(
+                description="Replay what followed this sequence first (needs membershipId; 0: everything)."
+            ),
+        ] = None,
     ) -> AsyncGenerator[BalanceEvent, None]:
         principal = info.context.principal
         after: dict[int, int] = {}

@@ -34,6 +34,8 @@ class ErrorCode(StrEnum):
     COUPON_NOT_APPLICABLE = "COUPON_NOT_APPLICABLE"  # another store, a bill below its minimum, no free item
     NOT_AVAILABLE = "NOT_AVAILABLE"  # a coupon template that is inactive, not for sale, or sold out
     REFERRAL_INVALID = "REFERRAL_INVALID"  # an unknown code, a self-referral, or an existing member
+    # Lifecycle (docs/lifecycle.md).
+    TRANSFERS_CLOSED = "TRANSFERS_CLOSED"  # the brand does not allow transfers between members
 
 
 class DomainError(Exception):

@@ -145,6 +145,21 @@ SET_EXPIRY_POLICY = _declare(
     "expiry.setPolicy", {BRAND}, Scope.BRAND, "set a brand's expiry policy (points earned from then on)"
 )
 READ_EXPIRY_POLICY = _declare("expiry.readPolicy", ANY, Scope.BRAND, "read a brand's expiry policy")
+READ_LIFECYCLE_SETTINGS = _declare(
+    "lifecycle.readSettings", ANY, Scope.BRAND, "read a brand's transfer limits and notice lead times"
+)
+UPDATE_LIFECYCLE_SETTINGS = _declare(
+    "lifecycle.updateSettings", {BRAND}, Scope.BRAND, "set a brand's transfer limits and notice lead times"
+)
+TRANSFER_POINTS = _declare(
+    "points.transfer", {MEMBER}, Scope.MEMBERSHIP, "give points to another member of the brand"
+)
+MERGE_POINTS = _declare(
+    "points.merge",
+    {BRAND},
+    Scope.MEMBERSHIP,
+    "move a membership's points to another one (a phone changed owner)",
+)
 REQUEST_CODE = _declare("login.requestCode", ANY, Scope.NONE, "ask for a login code", public=True)
 VERIFY_CODE = _declare(
     "login.verifyCode", ANY, Scope.NONE, "trade a code for an all-brands token", public=True

@@ -504,6 +504,43 @@ async def read_expiry_policy(c: Ctx, t: str | None) -> str:
     return await _query(c, query, {"b": c.world.a.id}, t)
 
 
+@scenario(POLICY["lifecycle.readSettings"])
+async def read_lifecycle_settings(c: Ctx, t: str | None) -> str:
+    query = "query($b: ID!) { lifecycleSettings(brandId: $b) { transfersEnabled } }"
+    return await _query(c, query, {"b": c.world.a.id}, t)
+
+
+@scenario(POLICY["lifecycle.updateSettings"])
+async def update_lifecycle_settings(c: Ctx, t: str | None) -> str:
+    input = {"brandId": c.world.a.id, "transfersEnabled": True, "transferMaxPerDay": None}
+    return await _mutation(c, "updateLifecycleSettings", input, t)
+
+
+@scenario(POLICY["points.transfer"])
+async def transfer_points(c: Ctx, t: str | None) -> str:
+    await update_lifecycle_settings(c, c.world.a.hq)
+    await c.world.earn(c.membership, 100, f"authz-{next(_n)}")  # one point to give
+    input = {
+        "membershipId": c.membership,
+        "toPhone": c.only_a_phone,
+        "points": 1,
+        "idempotencyKey": f"authz-{next(_n)}",
+    }
+    return await _mutation(c, "transferPoints", input, t)
+
+
+@scenario(POLICY["points.merge"])
+async def merge_points(c: Ctx, t: str | None) -> str:
+    other = (await c.world.enroll())[0]  # a membership of brand A merged into M (M keeps its points)
+    input = {
+        "fromMembershipId": other,
+        "toMembershipId": c.membership,
+        "reason": "phone changed owner",
+        "idempotencyKey": f"authz-{next(_n)}",
+    }
+    return await _mutation(c, "mergePoints", input, t)
+
+
 @scenario(POLICY["earn.preview"])
 async def preview_earn(c: Ctx, t: str | None) -> str:
     query = "query($m: ID!) { previewEarn(membershipId: $m, amountFen: 100) { points } }"

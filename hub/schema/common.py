@@ -61,6 +61,7 @@ ERROR_CODE_HELP: dict[ErrorCode, str] = {
     ErrorCode.COUPON_NOT_APPLICABLE: "The coupon is for another store, a larger bill, or an item not bought.",
     ErrorCode.NOT_AVAILABLE: "A coupon template that is inactive, not for sale, or sold out.",
     ErrorCode.REFERRAL_INVALID: "An unknown referral code, a self-referral, or an existing member.",
+    ErrorCode.TRANSFERS_CLOSED: "The brand does not allow transfers between members.",
 }
 
 

@@ -150,3 +150,23 @@ class ExpiryPeriod(StrEnum):
     MONTH = "month"
     QUARTER = "quarter"
     YEAR = "year"
+
+
+# --- reports: docs/reports.md -----------------------------------------------------------------------
+
+
+class ReportPeriod(StrEnum):
+    """How a report cuts its date range, in the brand's time zone."""
+
+    DAY = "day"
+    WEEK = "week"  # ISO weeks, Monday to Sunday
+    MONTH = "month"
+
+
+class MemberListOrder(StrEnum):
+    """The HQ member list's order; ties go to the newer membership."""
+
+    NEWEST = "newest"  # latest enrolment first
+    POINTS = "points"  # most available points first
+    SPEND = "spend"  # highest lifetime spend first
+    LAST_PURCHASE = "last_purchase"  # latest purchase first, members who never bought last

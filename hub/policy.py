@@ -160,6 +160,10 @@ MERGE_POINTS = _declare(
     Scope.MEMBERSHIP,
     "move a membership's points to another one (a phone changed owner)",
 )
+# Reports (docs/reports.md): figures, the HQ member list and their CSV exports.
+READ_REPORTS = _declare(
+    "report.read", {PLATFORM, BRAND}, Scope.BRAND, "read a brand's reports and member list, export them"
+)
 REQUEST_CODE = _declare("login.requestCode", ANY, Scope.NONE, "ask for a login code", public=True)
 VERIFY_CODE = _declare(
     "login.verifyCode", ANY, Scope.NONE, "trade a code for an all-brands token", public=True

@@ -47,6 +47,7 @@ from hub.ledger.commands import (
 from hub.ledger.events import BalanceEvent, CommitHook, CommittedBatch, channel_for
 from hub.ledger.idempotency import check_replay
 from hub.ledger.policy import BALANCE_LIMIT, policy
+from hub.ledger.rollup import REPORT_DELTA_COLUMNS, delta_rows
 from hub.ledger.sql import (
     ACCOUNT_COLUMNS,
     ACCOUNT_UPDATE_COLUMNS,
@@ -526,6 +527,7 @@ async def _write_in_one_statement(
         *d.rows_args(LOT_UPDATE_COLUMNS, _lot_updates(lots_by_id)),
         *d.rows_args(ALLOCATION_KEYED, allocations),
         *d.rows_args(OUTBOX_KEYED, outbox),
+        *d.rows_args(REPORT_DELTA_COLUMNS, _report_deltas(plans, now)),
     ]
     returned = await tx.fetch(st.write_all, args)
     ids = {(r["a"], r["b"]): r["id"] for r in returned if r["part"] == "t"}
@@ -574,7 +576,13 @@ async def _write_plan(
     if changed:
         await tx.execute(st.update_accounts, d.rows_args(ACCOUNT_UPDATE_COLUMNS, changed))
     await _write_lots(tx, plans, accounts, lots_by_id, now)
+    await tx.execute(st.insert_report_deltas, d.rows_args(REPORT_DELTA_COLUMNS, _report_deltas(plans, now)))
     return await _write_outbox(tx, plans, now)
+
+
+def _report_deltas(plans: list[_Planned], now: datetime) -> list[tuple[Any, ...]]:
+    """The batch's report rollup rows (hub/ledger/rollup.py), written in its transaction."""
+    return delta_rows(((p.command, [(a, n) for a, n, _, _ in p.postings]) for p in plans), now)
 
 
 async def _write_lots(

@@ -20,6 +20,8 @@ from typing import Any
 
 from tortoise import connections
 
+from hub.ledger.rollup import REPORT_DELTA_COLUMNS
+
 Columns = tuple[tuple[str, str], ...]  # (name, PostgreSQL type)
 
 
@@ -195,6 +197,7 @@ class Statements:
     update_lots: str
     insert_allocations: str
     insert_outbox: str
+    insert_report_deltas: str
     postings_of: str
     balance_at: str
     insert_counters: str
@@ -292,6 +295,7 @@ def _write_all(d: Dialect) -> str:
             ("lu", LOT_UPDATE_COLUMNS),
             ("la", ALLOCATION_KEYED),
             ("o", OUTBOX_KEYED),
+            ("rd", REPORT_DELTA_COLUMNS),
         ),
         start=1,
     ):
@@ -315,7 +319,9 @@ def _write_all(d: Dialect) -> str:
         f" o AS (INSERT INTO outbox_event ({_names(OUTBOX_COLUMNS, '')})"
         " SELECT r.account_id, r.sequence, r.channel,"
         " jsonb_set(r.payload::jsonb, '{transaction,id}', to_jsonb(t.id)), r.created_at"
-        f" FROM {sources['o']} {_BY_CLAIM} ORDER BY r.n RETURNING id, account_id, sequence)"
+        f" FROM {sources['o']} {_BY_CLAIM} ORDER BY r.n RETURNING id, account_id, sequence),"
+        f" rd AS (INSERT INTO report_delta ({_names(REPORT_DELTA_COLUMNS, '')})"
+        f" SELECT {_names(REPORT_DELTA_COLUMNS)} FROM {sources['rd']})"
         " SELECT 't' AS part, id, idempotency_scope AS a, idempotency_key AS b FROM t"
         " UNION ALL SELECT 'o', id, account_id::text, sequence::text FROM o"
     )
@@ -389,6 +395,10 @@ def statements(d: Dialect) -> Statements:
         insert_outbox=(
             f"INSERT INTO outbox_event ({_names(OUTBOX_COLUMNS, '')}) SELECT {outbox_values}"
             f" FROM {d.rows(OUTBOX_COLUMNS)} RETURNING id, account_id, sequence"
+        ),
+        insert_report_deltas=(
+            f"INSERT INTO report_delta ({_names(REPORT_DELTA_COLUMNS, '')})"
+            f" SELECT {_names(REPORT_DELTA_COLUMNS)} FROM {d.rows(REPORT_DELTA_COLUMNS)}"
         ),
         postings_of=(
             "SELECT p.transaction_id, p.account_id, a.key, p.amount, p.sequence, p.balance_after"

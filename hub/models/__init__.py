@@ -24,6 +24,7 @@ from hub.models.ledger import (
 from hub.models.lifecycle import ExpiryKind, ExpiryNotice, ExpiryPeriod, ExpiryPolicy, LifecycleSettings
 from hub.models.members import Member, Membership
 from hub.models.referrals import Referral, ReferralCode
+from hub.models.reports import ReportDay, ReportDelta
 from hub.models.tiers import BASE_TIER, Tier, TierChange, TierLadder
 
 __all__ = [
@@ -71,6 +72,8 @@ __all__ = [
     "PurchaseRefund",
     "Referral",
     "ReferralCode",
+    "ReportDay",
+    "ReportDelta",
     "Role",
     "Store",
     "Tier",

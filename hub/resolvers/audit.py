@@ -14,7 +14,16 @@ from hub import policy
 from hub.auth import Principal
 from hub.domain import Role
 from hub.ledger.audit import AuditReport, Violation, audit
-from hub.resolvers import access, checkin, coupons, earning_audit, grants, lifecycle_audit, rewards
+from hub.resolvers import (
+    access,
+    checkin,
+    coupons,
+    earning_audit,
+    grants,
+    lifecycle_audit,
+    reports_audit,
+    rewards,
+)
 
 DomainCheck = Callable[[int | None], Awaitable[list[Violation]]]
 DOMAIN_CHECKS: tuple[DomainCheck, ...] = (
@@ -24,6 +33,7 @@ DOMAIN_CHECKS: tuple[DomainCheck, ...] = (
     coupons.audit,
     earning_audit.violations,
     lifecycle_audit.violations,
+    reports_audit.violations,
 )
 
 

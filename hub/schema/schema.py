@@ -32,6 +32,7 @@ from hub.schema.members import MemberMutation, MemberQuery
 from hub.schema.nodes import Brand, LedgerTransaction, Membership, Store
 from hub.schema.points import PointsMutation
 from hub.schema.referrals import ReferralMutation
+from hub.schema.reports import ReportsQuery
 from hub.schema.rewards import EngagementEvent, RewardsMutation, RewardsQuery
 from hub.schema.subscriptions import SharedEventExecution
 from hub.schema.subscriptions import Subscription as BalanceSubscription
@@ -57,6 +58,7 @@ def _query_type() -> type:
         CouponQuery,
         EarningQuery,
         LifecycleQuery,
+        ReportsQuery,
     ):
         node: strawberry.relay.Node | None = strawberry.relay.node(
             description=(

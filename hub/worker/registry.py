@@ -52,7 +52,7 @@ def default_registry() -> Registry:
     here, e.g. ``registry.add(BulkGrant())`` and
     ``registry.add_schedule(Schedule("expire-lots", "expiry.run", timedelta(minutes=10)))``.
     """
-    from hub.resolvers import expiry, maturity, tiers
+    from hub.resolvers import expiry, maturity, report_rollup, tiers
     from hub.resolvers.grant_job import BulkGrantJob
 
     registry = Registry([BulkGrantJob()])
@@ -64,4 +64,7 @@ def default_registry() -> Registry:
     # Lifecycle: due lots expire.
     registry.add(expiry.ExpireLots())
     registry.add_schedule(expiry.SCHEDULE)
+    # Reports: the ledger's report deltas folded into brand-local days.
+    registry.add(report_rollup.FoldReports())
+    registry.add_schedule(report_rollup.SCHEDULE)
     return registry

@@ -365,6 +365,15 @@ async def count_segment(c: Ctx, t: str | None) -> str:
     return await _query(c, query, {"b": c.world.a.id}, t)
 
 
+@scenario(POLICY["report.read"])
+async def read_reports(c: Ctx, t: str | None) -> str:
+    query = (
+        "query($b: ID!) { reports(brandId: $b) { liability { points { available } }"
+        " memberList(first: 1) { edges { node { phone } } } } }"
+    )
+    return await _query(c, query, {"b": c.world.a.id}, t)
+
+
 async def _coupon_template_of_a(c: Ctx) -> str:
     created = await c.api.mutate(
         "createCouponTemplate",

@@ -145,6 +145,12 @@ SET_EXPIRY_POLICY = _declare(
     "expiry.setPolicy", {BRAND}, Scope.BRAND, "set a brand's expiry policy (points earned from then on)"
 )
 READ_EXPIRY_POLICY = _declare("expiry.readPolicy", ANY, Scope.BRAND, "read a brand's expiry policy")
+LIST_EXPIRING = _declare(
+    "expiry.listExpiring", {PLATFORM, BRAND}, Scope.BRAND, "list memberships with points expiring soon"
+)
+WATCH_EXPIRING = _declare(
+    "expiry.watch", ANY, Scope.MEMBERSHIP, "receive a membership's expiring-points notices live"
+)
 READ_LIFECYCLE_SETTINGS = _declare(
     "lifecycle.readSettings", ANY, Scope.BRAND, "read a brand's transfer limits and notice lead times"
 )

@@ -111,7 +111,8 @@ def settings(backend_env: dict[str, str]) -> Settings:
         redis_prefix=backend_env.get("HUB_REDIS_PREFIX", "hub:"),
         secret_key=backend_env["HUB_SECRET_KEY"],
         relay_poll_seconds=0.2,
-        worker=WorkerSettings(poll_seconds=0.2),
+        # Expiring-points notices cover every brand: the lifecycle tests run them at the times they choose.
+        worker=WorkerSettings(poll_seconds=0.2, schedules_off=frozenset({"expiry-notices"})),
         # The suite sends bursts through a few keys on purpose; tests/api/test_rate_limits.py tests limits.
         rate_limits=RateLimits.off(),
     )

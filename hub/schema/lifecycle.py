@@ -1,7 +1,9 @@
-"""Points lifecycle: expiry policies, lifecycle settings, transfers between members and HQ merges."""
+"""Points lifecycle: expiry policies, expiring-soon views and notices, lifecycle settings, transfers
+between members and HQ merges."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any
@@ -11,12 +13,13 @@ from strawberry import relay
 
 from hub import policy
 from hub.domain import ExpiryKind, ExpiryPeriod
+from hub.resolvers import expiring, lifecycle_settings, transfers
 from hub.resolvers import expiry_policy as policies
-from hub.resolvers import lifecycle_settings, transfers
+from hub.resolvers.pagination import decode_cursor, encode_cursor
 from hub.schema.authorize import Authorize
-from hub.schema.common import BigInt, UserError, decode_id, mutate
+from hub.schema.common import BigInt, Connection, UserError, decode_id, mutate
 from hub.schema.context import Info
-from hub.schema.nodes import LedgerTransaction, Membership
+from hub.schema.nodes import AFTER, FIRST, LedgerTransaction, Membership
 
 IDEMPOTENCY_HELP = (
     "Your unique id for this write. Retrying with the same key returns the first result; the same key"
@@ -181,6 +184,48 @@ def _transferred(result: transfers.TransferResult) -> dict[str, Any]:
     }
 
 
+@strawberry.type(description="Points of a membership that expire at one date.")
+class PointsExpiry:
+    points: BigInt = strawberry.field(description="How many points expire then (what is left of them now).")
+    expires_at: datetime = strawberry.field(description="When they stop being spendable.")
+
+
+def expiring_list(items: list[expiring.Expiring]) -> list[PointsExpiry]:
+    return [PointsExpiry(points=BigInt(e.points), expires_at=e.expires_at) for e in items]
+
+
+@strawberry.type(description="A membership with points expiring within the asked window.")
+class ExpiringMembership:
+    points: BigInt = strawberry.field(description="Points expiring within the window, in total.")
+    first_expires_at: datetime = strawberry.field(description="The soonest expiry date within it.")
+    membership_pk: strawberry.Private[int]
+
+    @strawberry.field(description="The membership.")
+    async def membership(self, info: Info) -> Membership:
+        return Membership.from_model(await info.context.memberships.load(self.membership_pk))
+
+
+@strawberry.type(
+    description="A notice that some of a membership's points expire soon (sent once per lead time)."
+)
+class PointsExpiringNotice:
+    notice_id: int = strawberry.field(description="The notice's number; pass it as afterNoticeId to resume.")
+    membership_id: relay.GlobalID = strawberry.field(description="The membership whose points expire.")
+    points: BigInt = strawberry.field(description="Points expiring at that date when the notice was made.")
+    expires_at: datetime = strawberry.field(description="When they stop being spendable.")
+    lead_days: int = strawberry.field(description="The brand's lead time this notice is for (30, 7, ...).")
+
+    @classmethod
+    def of(cls, n: expiring.PointsExpiring) -> PointsExpiringNotice:
+        return cls(
+            notice_id=n.notice_id,
+            membership_id=relay.GlobalID("Membership", str(n.membership_id)),
+            points=BigInt(n.points),
+            expires_at=n.expires_at,
+            lead_days=n.lead_days,
+        )
+
+
 @strawberry.type
 class LifecycleQuery:
     @strawberry.field(
@@ -194,6 +239,45 @@ class LifecycleQuery:
     ) -> ExpiryPolicy | None:
         found = await policies.current_policy(info.context.principal, decode_id(brand_id, "Brand", "brandId"))
         return ExpiryPolicy.from_model(found) if found else None
+
+    @strawberry.field(
+        description=(
+            "Brand HQ: the brand's memberships with points expiring in the next withinDays days, by"
+            " membership (for the brand's own SMS or app pushes)."
+        ),
+        extensions=[Authorize(policy.LIST_EXPIRING)],
+    )
+    async def memberships_with_expiring_points(
+        self,
+        info: Info,
+        brand_id: Annotated[relay.GlobalID, strawberry.argument(description="The brand.")],
+        within_days: Annotated[
+            int, strawberry.argument(description="The window: 1-3660 days from now.")
+        ] = 30,
+        first: Annotated[int, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[ExpiringMembership]:
+        result = await expiring.memberships_expiring(
+            info.context.principal,
+            decode_id(brand_id, "Brand", "brandId"),
+            within_days,
+            first,
+            decode_cursor(after) if after else None,
+            info.context.max_page_size,
+        )
+        return Connection.build(
+            [
+                ExpiringMembership(
+                    points=BigInt(m.points),
+                    first_expires_at=m.first_expires_at,
+                    membership_pk=m.membership_id,
+                )
+                for m in result.items
+            ],
+            [encode_cursor(m.membership_id) for m in result.items],
+            result.has_next_page,
+            result.has_previous_page,
+        )
 
     @strawberry.field(
         description="A brand's notice lead times and member transfer limits.",
@@ -297,3 +381,30 @@ class LifecycleMutation:
             return _transferred(result)
 
         return await mutate(TransferPayload, run)
+
+
+@strawberry.type
+class LifecycleSubscription:
+    @strawberry.subscription(
+        description=(
+            "Expiring-points notices of a membership, once per expiry date and lead time (the brand's"
+            " lead times, default 30 and 7 days). Pass afterNoticeId to receive the notices after it"
+            " first."
+        ),
+        extensions=[Authorize(policy.WATCH_EXPIRING)],
+    )
+    async def points_expiring(
+        self,
+        info: Info,
+        membership_id: Annotated[relay.GlobalID, strawberry.argument(description="The membership to watch.")],
+        after_notice_id: Annotated[
+            int | None, strawberry.argument(description="The last notice seen (its noticeId).")
+        ] = None,
+    ) -> AsyncGenerator[PointsExpiringNotice, None]:
+        membership = await expiring.watched_membership(
+            info.context.principal, decode_id(membership_id, "Membership", "membershipId")
+        )
+        async for notice in expiring.notice_events(
+            info.context.services.broker, [membership.id], after_notice_id
+        ):
+            yield PointsExpiringNotice.of(notice)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from hub.resolvers.points import TransactionRecord
     from hub.schema.coupons import Coupon, CouponStatusEnum
     from hub.schema.earning import EarnBreakdownEntry
+    from hub.schema.lifecycle import PointsExpiry
     from hub.schema.referrals import Referral
     from hub.schema.tiers import TierChange, TierLadder, TierStatus
 
@@ -295,6 +296,23 @@ class Membership(relay.Node):
         from hub.schema.coupons import coupons_connection
 
         return await coupons_connection(info, self.model, status, first, after)
+
+    @strawberry.field(
+        description=(
+            'Available points that expire in the next withinDays days, by date, soonest first ("120'
+            ' points expire on 31 December").'
+        )
+    )
+    async def expiring_points(
+        self,
+        within_days: Annotated[
+            int, strawberry.argument(description="The window: 1-3660 days from now.")
+        ] = 365,
+    ) -> list[Annotated[PointsExpiry, strawberry.lazy("hub.schema.lifecycle")]]:
+        from hub.resolvers.expiring import expiring_of
+        from hub.schema.lifecycle import expiring_list
+
+        return expiring_list(await expiring_of(self.model, within_days))  # type: ignore[return-value]
 
     @strawberry.field(description="The member's birthday, if recorded (personal data).")
     async def birthday(self) -> date | None:

@@ -26,7 +26,7 @@ from hub.schema.grants import GrantMutation, GrantQuery
 from hub.schema.introspection import IntrospectionGate
 from hub.schema.jobs import Job, JobMutation, JobQuery, JobSubscription
 from hub.schema.keys import ApiKey, KeyMutation, KeyQuery
-from hub.schema.lifecycle import LifecycleMutation, LifecycleQuery
+from hub.schema.lifecycle import LifecycleMutation, LifecycleQuery, LifecycleSubscription
 from hub.schema.login import LoginMutation
 from hub.schema.members import MemberMutation, MemberQuery
 from hub.schema.nodes import Brand, LedgerTransaction, Membership, Store
@@ -97,7 +97,7 @@ class Mutation(
 
 
 @strawberry.type(description="Live events over graphql-transport-ws on the same /graphql path.")
-class Subscription(BalanceSubscription, JobSubscription, TierSubscription):
+class Subscription(BalanceSubscription, JobSubscription, TierSubscription, LifecycleSubscription):
     pass
 
 

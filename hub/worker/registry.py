@@ -52,7 +52,7 @@ def default_registry() -> Registry:
     here, e.g. ``registry.add(BulkGrant())`` and
     ``registry.add_schedule(Schedule("expire-lots", "expiry.run", timedelta(minutes=10)))``.
     """
-    from hub.resolvers import expiry, maturity, report_rollup, tiers
+    from hub.resolvers import expiring, expiry, maturity, report_rollup, tiers
     from hub.resolvers.grant_job import BulkGrantJob
 
     registry = Registry([BulkGrantJob()])
@@ -61,9 +61,11 @@ def default_registry() -> Registry:
     registry.add_schedule(maturity.SCHEDULE)
     registry.add(tiers.TierReview())
     registry.add_schedule(tiers.REVIEW_SCHEDULE)
-    # Lifecycle: due lots expire.
+    # Lifecycle: due lots expire; members are told ahead.
     registry.add(expiry.ExpireLots())
     registry.add_schedule(expiry.SCHEDULE)
+    registry.add(expiring.NotifyExpiring())
+    registry.add_schedule(expiring.NOTIFY_SCHEDULE)
     # Reports: the ledger's report deltas folded into brand-local days.
     registry.add(report_rollup.FoldReports())
     registry.add_schedule(report_rollup.SCHEDULE)

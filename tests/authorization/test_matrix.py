@@ -513,6 +513,31 @@ async def read_expiry_policy(c: Ctx, t: str | None) -> str:
     return await _query(c, query, {"b": c.world.a.id}, t)
 
 
+@scenario(POLICY["expiry.listExpiring"], hidden="NOT_FOUND")
+async def list_expiring(c: Ctx, t: str | None) -> str:
+    query = "query($b: ID!) { membershipsWithExpiringPoints(brandId: $b) { edges { node { points } } } }"
+    return await _query(c, query, {"b": c.world.a.id}, t)
+
+
+@scenario(POLICY["expiry.watch"])
+async def watch_expiring(c: Ctx, t: str | None) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    from hub.models import ExpiryNotice
+    from tests.helpers import pk
+
+    # A notice for M to catch up on (afterNoticeId: 0), so an allowed caller gets one at once.
+    when = datetime(2030, 1, 1, tzinfo=UTC) + timedelta(days=1)
+    await ExpiryNotice.get_or_create(
+        membership_id=pk(c.membership),
+        expires_at=when,
+        lead_days=7,
+        defaults={"brand_id": pk(c.world.a.id), "points": 1},
+    )
+    query = "subscription($m: ID!) { pointsExpiring(membershipId: $m, afterNoticeId: 0) { points leadDays } }"
+    return outcome(await subscribe_first(c.app, c.schema, query, {"m": c.membership}, t))
+
+
 @scenario(POLICY["lifecycle.readSettings"])
 async def read_lifecycle_settings(c: Ctx, t: str | None) -> str:
     query = "query($b: ID!) { lifecycleSettings(brandId: $b) { transfersEnabled } }"

@@ -30,19 +30,6 @@ from hub.resolvers.reports import (
     period_start,
 )
 
-# --- phones -----------------------------------------------------------------------------------------
-
-
-def mask_phone(phone: str) -> str:
-    """A phone as lists show it without the personal-data permission: 13800138000 → 138****8000.
-
-    Stored numbers are E.164 without the plus; mainland numbers lose their 86."""
-    national = phone[2:] if phone.startswith("86") and len(phone) == 13 else phone
-    if len(national) < 8:
-        return "****"
-    return f"{national[:3]}****{national[-4:]}"
-
-
 # --- the member list --------------------------------------------------------------------------------
 
 

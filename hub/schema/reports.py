@@ -14,6 +14,7 @@ import strawberry
 from strawberry import relay
 
 from hub import policy
+from hub.privacy import phone_for
 from hub.domain import MemberListOrder as ListOrder
 from hub.domain import ReportPeriod as Period
 from hub.resolvers import report_members, reports
@@ -227,7 +228,9 @@ class MemberCounts:
 
 @strawberry.type(description="One membership in the HQ member list.")
 class MemberListEntry:
-    phone: str = strawberry.field(description="The phone, masked (138****0000).")
+    phone: str = strawberry.field(
+        description="The phone: masked (138****0000) unless the key has the personal-data permission."
+    )
     tier: str = strawberry.field(description="The membership's tier.")
     points: BigInt = strawberry.field(description="Available points.")
     pending_points: BigInt = strawberry.field(description="Pending points.")
@@ -251,9 +254,9 @@ class MemberListEntry:
         return await _store(info, self.join_store_id)
 
     @classmethod
-    def of(cls, r: report_members.MemberRow) -> MemberListEntry:
+    def of(cls, r: report_members.MemberRow, principal: Any) -> MemberListEntry:
         return cls(
-            phone=report_members.mask_phone(r.phone),
+            phone=phone_for(principal, r.phone),
             tier=r.tier,
             points=BigInt(r.points),
             pending_points=BigInt(r.pending),
@@ -300,9 +303,11 @@ class MemberListFilter:
         )
 
 
-def member_connection(page: report_members.MemberPage) -> Connection[MemberListEntry]:
+def member_connection(page: report_members.MemberPage, principal: Any) -> Connection[MemberListEntry]:
     return Connection.build(
-        [MemberListEntry.of(r) for r in page.rows], [page.cursor(r) for r in page.rows], page.has_next_page
+        [MemberListEntry.of(r, principal) for r in page.rows],
+        [page.cursor(r) for r in page.rows],
+        page.has_next_page,
     )
 
 
@@ -407,7 +412,7 @@ class BrandReports:
         page = await report_members.member_page(
             self.model, report_members.MemberFilter(), order, first, None, info.context.max_page_size
         )
-        return [MemberListEntry.of(r) for r in page.rows]
+        return [MemberListEntry.of(r, info.context.principal) for r in page.rows]
 
     @strawberry.field(
         description="The brand's memberships with points, tier and latest purchase; filtered, sorted, paged."
@@ -426,7 +431,7 @@ class BrandReports:
         page = await report_members.member_page(
             self.model, wanted, ListOrder(str(order_by.value)), first, after, info.context.max_page_size
         )
-        return member_connection(page)
+        return member_connection(page, info.context.principal)
 
 
 @strawberry.type

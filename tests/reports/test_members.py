@@ -93,6 +93,19 @@ async def test_pages_walk_every_member_once_in_each_order_with_masked_phones(
     assert all(n["lastPurchaseStore"]["id"] in (brand.store_id, brand.store2_id) for n in bought)
 
 
+async def test_a_key_with_the_personal_data_permission_sees_phones_in_full(world: World, crowd: dict) -> None:
+    brand = crowd["brand"]
+    key_input = {"role": "BRAND", "brandId": brand.id, "scopes": ["PERSONAL_DATA"]}
+    created = await world.api.mutate("createApiKey", key_input, world.platform, "secret")
+    assert created["userErrors"] == [], created
+    full = await world.api.data(LIST, {"b": brand.id, "n": 5}, created["secret"])
+    masked = await world.api.data(LIST, {"b": brand.id, "n": 5}, brand.hq)
+    phones = [e["node"]["phone"] for e in full["reports"]["memberList"]["edges"]]
+    assert all(re.fullmatch(r"\+861\d{10}", p) for p in phones), phones
+    hidden = [e["node"]["phone"] for e in masked["reports"]["memberList"]["edges"]]
+    assert [f"{p[3:6]}****{p[-4:]}" for p in phones] == hidden
+
+
 async def test_filters(world: World, crowd: dict) -> None:
     brand = crowd["brand"]
     gold = await _pages(world.api, brand, 100, f={"tier": "gold"})

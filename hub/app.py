@@ -35,6 +35,7 @@ from hub.events.publisher import Publisher
 from hub.events.relay import run_relay
 from hub.http import jsonbody
 from hub.http.errors import GRAPHQL_RESPONSE_JSON, RequestRefused, refusal_response, status_code_of
+from hub.http.exports import export_csv
 from hub.http.guard import RequestGuard
 from hub.http.websocket import HubTransportWSHandler, client_host
 from hub.installation import deployment_prefix
@@ -306,6 +307,7 @@ def create_app(
             Route("/metrics", metrics_endpoint),
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
+            Route("/reports/{report}.csv", export_csv),
         ],
         middleware=[
             Middleware(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo
 from hub.db import fetch
 from hub.domain import MemberListOrder, ReportPeriod
 from hub.errors import InvalidInput
-from hub.models import Brand
+from hub.models import Brand, Store
 from hub.resolvers.reports import (
     _as_datetime,
     _postgres,
@@ -62,6 +63,7 @@ class MemberRow:
 class MemberPage:
     rows: list[MemberRow]
     has_next_page: bool
+    has_previous_page: bool = False
 
     def cursor(self, row: MemberRow) -> str:
         return encode_cursor(row.sort_value, row.membership_id)
@@ -150,8 +152,17 @@ async def member_page(
     if f.last_purchase_before is not None:
         where.append("(ms.last_purchase_at IS NULL OR ms.last_purchase_at < ?)")
         args.append(_time_param(f.last_purchase_before))
+    before = False
     if after is not None:
         value, pk = decode_cursor(after, order)
+        # Whether anything precedes the cursor: one probe, only for pages asked with a cursor.
+        probe = (
+            MEMBER_COLUMNS.format(sort=sort)
+            + " WHERE "
+            + " AND ".join([*where, f"({sort} > ? OR ({sort} = ? AND ms.id >= ?))"])
+            + " LIMIT 1"
+        )
+        before = bool(await fetch(probe, [*args, value, value, pk]))
         where.append(f"({sort} < ? OR ({sort} = ? AND ms.id < ?))")
         args.extend([value, value, pk])
     query = (
@@ -161,7 +172,7 @@ async def member_page(
         + f" ORDER BY {sort} DESC, ms.id DESC LIMIT {int(first) + 1}"
     )
     rows = [_member_row(r) for r in await fetch(query, args)]
-    return MemberPage(rows[:first], len(rows) > first)
+    return MemberPage(rows[:first], len(rows) > first, before)
 
 
 def _member_row(r: Any) -> MemberRow:
@@ -179,6 +190,17 @@ def _member_row(r: Any) -> MemberRow:
         created_at=_as_datetime(r["created_at"]),
         sort_value=r["sort_value"],
     )
+
+
+async def store_names(ids: Iterable[int | None]) -> dict[int | None, tuple[str, str]]:
+    """Store id -> (code, name), for exports (a store a brand's row names is the brand's)."""
+    wanted = [i for i in ids if i]
+    if not wanted:
+        return {}
+    return {
+        pk: (code, name)
+        for pk, code, name in await Store.filter(id__in=wanted).values_list("id", "code", "name")
+    }
 
 
 # --- member counts ----------------------------------------------------------------------------------

@@ -14,9 +14,9 @@ import strawberry
 from strawberry import relay
 
 from hub import policy
-from hub.privacy import phone_for
 from hub.domain import MemberListOrder as ListOrder
 from hub.domain import ReportPeriod as Period
+from hub.privacy import phone_for
 from hub.resolvers import report_members, reports
 from hub.schema.authorize import Authorize
 from hub.schema.common import BigInt, Connection, decode_id
@@ -308,6 +308,7 @@ def member_connection(page: report_members.MemberPage, principal: Any) -> Connec
         [MemberListEntry.of(r, principal) for r in page.rows],
         [page.cursor(r) for r in page.rows],
         page.has_next_page,
+        page.has_previous_page,
     )
 
 

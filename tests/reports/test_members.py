@@ -23,7 +23,7 @@ ENTRY = (
 LIST = (
     "query($b: ID!, $n: Int!, $a: String, $o: MemberListOrder! = NEWEST, $f: MemberListFilter) {"
     " reports(brandId: $b) { memberList(first: $n, after: $a, orderBy: $o, filter: $f) {"
-    f" edges {{ cursor node {{ {ENTRY} }} }} pageInfo {{ hasNextPage endCursor }} }} }} }}"
+    f" edges {{ cursor node {{ {ENTRY} }} }} pageInfo {{ hasNextPage hasPreviousPage endCursor }} }} }} }}"
 )
 MEMBERS = 130
 
@@ -58,6 +58,7 @@ async def _pages(api: Api, brand: Any, size: int, **variables: Any) -> list[dict
     while True:
         data = await api.data(LIST, {"b": brand.id, "n": size, "a": after, **variables}, brand.hq)
         page = data["reports"]["memberList"]
+        assert page["pageInfo"]["hasPreviousPage"] is (after is not None and bool(nodes))
         nodes.extend(e["node"] for e in page["edges"])
         if not page["pageInfo"]["hasNextPage"]:
             return nodes

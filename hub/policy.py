@@ -170,6 +170,10 @@ MERGE_POINTS = _declare(
 READ_REPORTS = _declare(
     "report.read", {PLATFORM, BRAND}, Scope.BRAND, "read a brand's reports and member list, export them"
 )
+# Records (docs/records.md): the change log, personal data, reversals.
+READ_CHANGE_LOG = _declare(
+    "changeLog.read", {PLATFORM, BRAND}, Scope.BRAND, "read the log of configuration changes and adjustments"
+)
 REQUEST_CODE = _declare("login.requestCode", ANY, Scope.NONE, "ask for a login code", public=True)
 VERIFY_CODE = _declare(
     "login.verifyCode", ANY, Scope.NONE, "trade a code for an all-brands token", public=True

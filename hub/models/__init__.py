@@ -23,6 +23,7 @@ from hub.models.ledger import (
 )
 from hub.models.lifecycle import ExpiryKind, ExpiryNotice, ExpiryPeriod, ExpiryPolicy, LifecycleSettings
 from hub.models.members import Member, Membership
+from hub.models.records import ChangeRecord, CreationClaim
 from hub.models.referrals import Referral, ReferralCode
 from hub.models.reports import ReportDay, ReportDelta
 from hub.models.tiers import BASE_TIER, Tier, TierChange, TierLadder
@@ -38,10 +39,12 @@ __all__ = [
     "AuditCheckpoint",
     "AuditMode",
     "Brand",
+    "ChangeRecord",
     "CheckIn",
     "CheckInProgram",
     "CouponKind",
     "CouponTemplate",
+    "CreationClaim",
     "EarnRule",
     "EarnRuleVersion",
     "EngagementEvent",

@@ -9,6 +9,9 @@ class Member(Model):
     phone = fields.CharField(max_length=20, unique=True)
     # Personal data (PIPL): the birthday bonus reads it; erasure clears it. Kept here and nowhere else.
     birthday = fields.DateField(null=True)
+    # Erasure (PIPL, docs/records.md): a pseudonymous person has no phone (``phone`` holds a random
+    # placeholder no phone number can equal), no birthday, and this time set.
+    erased_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -45,6 +48,8 @@ class Membership(Model):
     )
     last_purchase_store_id: int | None
     lifetime_spend_fen = fields.BigIntField(default=0)  # fen of every purchase that earned
+    # When the person's data was erased from this membership (it then belongs to a pseudonymous person).
+    erased_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

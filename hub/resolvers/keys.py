@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
 
 from hub import policy
 from hub.auth import MemberTokens, Principal, new_api_key
@@ -15,7 +17,7 @@ from hub.domain import KeyScope, Role
 from hub.errors import DomainError, ErrorCode, InvalidInput, PermissionDenied
 from hub.models import ApiKey, Member
 from hub.privacy import e164
-from hub.resolvers import access
+from hub.resolvers import access, change_log, creations
 from hub.resolvers import validation as v
 
 MAX_GRACE_SECONDS = 7 * 24 * 3600
@@ -30,10 +32,27 @@ async def create_api_key(
     expires_at: datetime | None = None,
     scopes: frozenset[KeyScope] = frozenset(),
 ) -> tuple[ApiKey, str]:
+    """``create_api_key_once`` without an idempotency key: always a new key and its secret."""
+    key, secret = await create_api_key_once(principal, role, brand_id, store_id, label, expires_at, scopes)
+    assert secret is not None  # only a replay answers without one
+    return key, secret
+
+
+async def create_api_key_once(
+    principal: Principal | None,
+    role: Role,
+    brand_id: int | None = None,
+    store_id: int | None = None,
+    label: str = "",
+    expires_at: datetime | None = None,
+    scopes: frozenset[KeyScope] = frozenset(),
+    idempotency_key: str | None = None,
+) -> tuple[ApiKey, str | None]:
     """The platform makes platform and brand keys; HQ makes keys for its brand and its stores.
 
     A scope (e.g. the personal-data permission) is granted by the platform, or by an HQ key that
-    holds it itself: no key hands out more than it has."""
+    holds it itself: no key hands out more than it has. With an idempotency key a retry answers the
+    key it created, without its secret (shown once: rotate the key if the first answer was lost)."""
     p = policy.require(principal, policy.CREATE_KEY)
     if p.role is not Role.PLATFORM and not scopes <= p.scopes:
         raise PermissionDenied("A key grants only the scopes it holds itself.", "scopes")
@@ -56,18 +75,31 @@ async def create_api_key(
             raise InvalidInput("A brand key needs a brand.", "brandId")
         brand_id = (await access.get_brand(p, policy.CREATE_KEY, brand_id)).id
         store_id = None
+    fields = {
+        "role": role,
+        "brand_id": brand_id,
+        "store_id": store_id,
+        "label": label,
+        "expires_at": expires_at,
+        "scopes": scopes_value(scopes),
+    }
     prefix, secret_hash, secret = new_api_key()
-    key = await ApiKey.create(
-        prefix=prefix,
-        secret_hash=secret_hash,
-        role=role,
-        brand_id=brand_id,
-        store_id=store_id,
-        label=label,
-        expires_at=expires_at,
-        scopes=scopes_value(scopes),
-    )
-    return key, secret
+
+    async def create(conn: BaseDBAsyncClient) -> ApiKey:
+        key = await ApiKey.create(prefix=prefix, secret_hash=secret_hash, **fields, using_db=conn)
+        await change_log.record(p, policy.CREATE_KEY, key, after=_key_record(key), using_db=conn)
+        return key
+
+    key, replayed = await creations.create_once(p, idempotency_key, "createApiKey", fields, ApiKey, create)
+    return key, None if replayed else secret
+
+
+KEY_RECORD = ("role", "label", "store_id", "expires_at", "scopes", "revoked_at", "prefix")
+
+
+def _key_record(key: ApiKey) -> dict | None:
+    # What the change log keeps of a key: never a secret or its hash.
+    return change_log.snapshot(key, KEY_RECORD)
 
 
 async def api_keys(
@@ -83,9 +115,25 @@ async def api_keys(
 
 async def revoke_api_key(principal: Principal | None, key_id: int) -> ApiKey:
     """Revoke at once (every process refuses it within the key cache's 5 s). Revoking twice is a no-op."""
-    key = await access.get_api_key(principal, policy.REVOKE_KEY, key_id)
-    await ApiKey.filter(id=key.id, revoked_at__isnull=True).update(revoked_at=datetime.now(UTC))
-    return await ApiKey.get(id=key.id)
+    p = policy.require(principal, policy.REVOKE_KEY)
+    key = await access.get_api_key(p, policy.REVOKE_KEY, key_id)
+    async with in_transaction() as conn:
+        changed = (
+            await ApiKey.filter(id=key.id, revoked_at__isnull=True)
+            .using_db(conn)
+            .update(revoked_at=datetime.now(UTC))
+        )
+        revoked = await ApiKey.get(id=key.id, using_db=conn)
+        if changed:
+            await change_log.record(
+                p,
+                policy.REVOKE_KEY,
+                revoked,
+                before=_key_record(key),
+                after=_key_record(revoked),
+                using_db=conn,
+            )
+    return revoked
 
 
 async def rotate_api_key(
@@ -94,20 +142,30 @@ async def rotate_api_key(
     """A new secret for the same key. The old secret is refused at once, or after ``grace_seconds``."""
     if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
         raise InvalidInput(f"Between 0 and {MAX_GRACE_SECONDS} seconds.", "graceSeconds")
-    key = await access.get_api_key(principal, policy.ROTATE_KEY, key_id)
+    p = policy.require(principal, policy.ROTATE_KEY)
+    key = await access.get_api_key(p, policy.ROTATE_KEY, key_id)
     if key.revoked_at is not None:
         raise InvalidInput("A revoked key cannot be rotated; create a new one.", "id")
     secret, secret_hash = new_secret()
     grace = grace_seconds > 0
     # Conditional on the secret it replaces: of two rotations at once, one wins and the other is told.
-    changed = await ApiKey.filter(id=key.id, secret_hash=key.secret_hash, revoked_at__isnull=True).update(
-        secret_hash=secret_hash,
-        previous_secret_hash=key.secret_hash if grace else None,
-        previous_valid_until=datetime.now(UTC) + timedelta(seconds=grace_seconds) if grace else None,
-    )
-    if not changed:
-        raise DomainError(ErrorCode.INVALID_INPUT, "The key changed meanwhile; try again.", "id")
-    return await ApiKey.get(id=key.id), f"fh_{key.prefix}_{secret}"
+    async with in_transaction() as conn:
+        changed = (
+            await ApiKey.filter(id=key.id, secret_hash=key.secret_hash, revoked_at__isnull=True)
+            .using_db(conn)
+            .update(
+                secret_hash=secret_hash,
+                previous_secret_hash=key.secret_hash if grace else None,
+                previous_valid_until=datetime.now(UTC) + timedelta(seconds=grace_seconds) if grace else None,
+            )
+        )
+        if not changed:
+            raise DomainError(ErrorCode.INVALID_INPUT, "The key changed meanwhile; try again.", "id")
+        rotated = await ApiKey.get(id=key.id, using_db=conn)
+        await change_log.record(
+            p, policy.ROTATE_KEY, rotated, after={"grace_seconds": grace_seconds}, using_db=conn
+        )
+    return rotated, f"fh_{key.prefix}_{secret}"
 
 
 async def issue_member_token(

@@ -27,6 +27,7 @@ from hub.ledger.history import AccountView, account_view
 from hub.ledger.idempotency import claim
 from hub.ledger.sql import Columns, as_datetime, dialect_of
 from hub.models import Account, AccountKind, Asset, Membership, Posting, TransactionKind
+from hub.resolvers import change_log
 from hub.resolvers import validation as v
 from hub.resolvers.access import get_membership
 
@@ -119,9 +120,14 @@ async def adjust_points(
     reason = v.text(reason, "reason")
     request = {"operation": "adjustPoints", "membership": membership.id, "points": points, "reason": reason}
     counterpart = AccountKind.ISSUANCE if points > 0 else AccountKind.BURN
-    return await _move_points(
+    result = await _move_points(
         ledger, p, membership, TransactionKind.ADJUST, points, counterpart, key, request, reason=reason
     )
+    # The change log keeps manual adjustments beside configuration changes (docs/records.md).
+    subject = change_log.Subject("LedgerTransaction", result.transaction.id, membership.brand_id)
+    after = {"membership_id": membership.id, "points": points, "reason": reason, "balance": result.balance}
+    await change_log.record_once(p, policy.ADJUST_POINTS, subject, after=after)
+    return result
 
 
 # --- reading ----------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import strawberry
 from hub import policy
 from hub.resolvers import brands as service
 from hub.schema.authorize import Authorize
-from hub.schema.common import USER_ERRORS, Connection, UserError, decode_id, mutate
+from hub.schema.common import CREATE_IDEMPOTENCY_HELP, USER_ERRORS, Connection, UserError, decode_id, mutate
 from hub.schema.context import Info
 from hub.schema.nodes import AFTER, FIRST, Brand, Store, connection
 
@@ -26,6 +26,7 @@ class CreateBrandInput:
         default=100, description="Points in the point value ratio (pointValuePoints are worth pointValueFen)."
     )
     point_value_fen: int = strawberry.field(default=100, description="Fen those points are worth.")
+    idempotency_key: str | None = strawberry.field(default=None, description=CREATE_IDEMPOTENCY_HELP)
 
 
 @strawberry.type(description="The result of createBrand.")
@@ -40,6 +41,7 @@ class CreateStoreInput:
     name: str = strawberry.field(description="The store's name.")
     code: str = strawberry.field(description="The brand's code for the store, unique within the brand.")
     is_franchise: bool = strawberry.field(default=False, description="Whether a franchisee runs it.")
+    idempotency_key: str | None = strawberry.field(default=None, description=CREATE_IDEMPOTENCY_HELP)
 
 
 @strawberry.type(description="The result of createStore.")
@@ -119,6 +121,7 @@ class BrandMutation:
                 input.earn_unit_fen,
                 timezone=input.timezone,
                 point_value=(input.point_value_points, input.point_value_fen),
+                idempotency_key=input.idempotency_key,
             )
             return {"brand": Brand.from_model(brand)}
 
@@ -133,6 +136,7 @@ class BrandMutation:
                 input.name,
                 input.code,
                 input.is_franchise,
+                idempotency_key=input.idempotency_key,
             )
             return {"store": Store.from_model(store)}
 

@@ -136,6 +136,13 @@ def encode_id(type_name: str, pk: int | None) -> relay.GlobalID | None:
 
 P = TypeVar("P")
 
+# The optional key of creating mutations (createBrand, createStore, createApiKey, ...):
+# hub/resolvers/creations.py.
+CREATE_IDEMPOTENCY_HELP = (
+    "Optional; unique per sender. A retry with the same key and input answers what the first request"
+    " created and creates nothing; the same key with another input is IDEMPOTENCY_CONFLICT."
+)
+
 
 async def mutate(payload: Callable[..., P], action: Callable[[], Awaitable[dict[str, Any]]]) -> P:
     """Run a mutation; whatever fails becomes the payload's userErrors and nothing escapes.

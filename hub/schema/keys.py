@@ -16,7 +16,7 @@ from hub.domain import KeyScope, Role
 from hub.resolvers import access
 from hub.resolvers import keys as service
 from hub.schema.authorize import Authorize
-from hub.schema.common import Connection, UserError, decode_id, mutate
+from hub.schema.common import CREATE_IDEMPOTENCY_HELP, Connection, UserError, decode_id, mutate
 from hub.schema.context import Info
 from hub.schema.nodes import AFTER, FIRST, Brand, RoleEnum, Store, _resolve_each, connection
 
@@ -116,6 +116,10 @@ class CreateApiKeyInput:
         default_factory=list,
         description="Permissions beyond the role; HQ grants only scopes its own key holds.",
     )
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description=CREATE_IDEMPOTENCY_HELP + " A retry answers the key without its secret (shown once).",
+    )
 
 
 @strawberry.type(description="The result of createApiKey.")
@@ -123,7 +127,11 @@ class CreateApiKeyPayload:
     user_errors: list[UserError] = strawberry.field(description="Why nothing was written, if so.")
     api_key: ApiKey | None = strawberry.field(default=None, description="The key.")
     secret: str | None = strawberry.field(
-        default=None, description="The key to send as a bearer token. Shown only this once."
+        default=None,
+        description=(
+            "The key to send as a bearer token. Shown only this once: null when a retry (same"
+            " idempotencyKey) answers a key created earlier."
+        ),
     )
 
 
@@ -205,7 +213,7 @@ class KeyMutation:
     )
     async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:
         async def run() -> dict:
-            key, secret = await service.create_api_key(
+            key, secret = await service.create_api_key_once(
                 info.context.principal,
                 Role(input.role),
                 _gid(input.brand_id, "Brand", "brandId"),
@@ -213,6 +221,7 @@ class KeyMutation:
                 input.label,
                 input.expires_at,
                 frozenset(KeyScope[s.name] for s in input.scopes),
+                input.idempotency_key,
             )
             return {"api_key": ApiKey.from_model(key), "secret": secret}
 

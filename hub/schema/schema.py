@@ -31,6 +31,7 @@ from hub.schema.login import LoginMutation
 from hub.schema.members import MemberMutation, MemberQuery
 from hub.schema.nodes import Brand, LedgerTransaction, Membership, Store
 from hub.schema.points import PointsMutation
+from hub.schema.records import RecordsQuery
 from hub.schema.referrals import ReferralMutation
 from hub.schema.reports import ReportsQuery
 from hub.schema.rewards import EngagementEvent, RewardsMutation, RewardsQuery
@@ -59,6 +60,7 @@ def _query_type() -> type:
         EarningQuery,
         LifecycleQuery,
         ReportsQuery,
+        RecordsQuery,
     ):
         node: strawberry.relay.Node | None = strawberry.relay.node(
             description=(

@@ -255,6 +255,12 @@ async def audit(c: Ctx, t: str | None) -> str:
     return await _query(c, "query($b: ID) { ledgerAudit(brandId: $b) { ok } }", {"b": c.world.a.id}, t)
 
 
+@scenario(POLICY["changeLog.read"])
+async def read_change_log(c: Ctx, t: str | None) -> str:
+    query = "query($b: ID) { changeLog(brandId: $b, first: 1) { edges { node { number } } } }"
+    return await _query(c, query, {"b": c.world.a.id}, t)
+
+
 @scenario(POLICY["key.create"])
 async def create_key(c: Ctx, t: str | None) -> str:
     return await _mutation(c, "createApiKey", {"role": "STORE", "storeId": c.world.a.store_id}, t)

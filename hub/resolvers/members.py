@@ -11,7 +11,7 @@ from tortoise.transactions import in_transaction
 from hub import policy
 from hub.auth import Principal
 from hub.db import with_retries
-from hub.domain import Role
+from hub.domain import Asset, Role
 from hub.errors import DomainError, ErrorCode, InvalidInput, NotFound
 from hub.ledger.accounts import create_member_account
 from hub.ledger.history import AccountView
@@ -105,13 +105,15 @@ async def memberships(principal: Principal | None, brand_id: int | None = None) 
     return query.filter(brand_id=brand_id)
 
 
-async def own_points_accounts(principal: Principal | None) -> list[AccountView]:
-    """A member's points accounts within its token's reach (one brand's, or all), for a subscription
-    that names no membership."""
+async def own_points_accounts(
+    principal: Principal | None, assets: tuple[Asset, ...] = (Asset.POINTS,)
+) -> list[AccountView]:
+    """A member's points accounts (or its accounts of ``assets``) within its token's reach (one
+    brand's, or all), for a subscription that names no membership."""
     p = policy.require(principal, policy.WATCH_BALANCE)
     if p.role is not Role.MEMBER:
         raise InvalidInput("Pass the membershipId to watch.", "membershipId")
-    return await member_points_accounts(access.memberships(p, policy.WATCH_BALANCE))
+    return await member_points_accounts(access.memberships(p, policy.WATCH_BALANCE), assets)
 
 
 EARLIEST_BIRTHDAY = date(1900, 1, 1)

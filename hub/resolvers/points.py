@@ -221,13 +221,34 @@ async def watchable_account(membership: Membership) -> AccountView:
     return view
 
 
-async def member_points_accounts(memberships: QuerySet[Membership]) -> list[AccountView]:
-    """The points accounts of these memberships (a member's own, as far as its token reaches)."""
+# Accounts a subscription opens when they were never used, so that their first change is seen: points,
+# and stored value's two codes (principal and bonus). Coupons and passes have an account per template
+# or product, opened by their first issue.
+_OPENED_FOR_WATCHING = {Asset.POINTS: ("",), Asset.STORED_VALUE: ("principal", "bonus")}
+
+
+async def watchable_accounts(membership: Membership, assets: tuple[Asset, ...]) -> list[AccountView]:
+    """The membership's accounts of these assets for a subscription, its points account first."""
+    refs = [
+        AccountRef.member(membership.brand_id, membership.id, asset, code)
+        for asset in assets
+        for code in _OPENED_FOR_WATCHING.get(asset, ())
+    ]
+    await ensure_accounts(refs, connections.get("default"))
+    found = await member_points_accounts(Membership.filter(id=membership.id), assets)
+    return sorted(found, key=lambda a: (a.asset != Asset.POINTS, a.id))
+
+
+async def member_points_accounts(
+    memberships: QuerySet[Membership], assets: tuple[Asset, ...] = (Asset.POINTS,)
+) -> list[AccountView]:
+    """The member accounts of these memberships (a member's own, as far as its token reaches): their
+    points, or the accounts of the given assets (stored value's principal and bonus, one per coupon
+    template or pass product held)."""
     accounts = await Account.filter(
         membership_id__in=Subquery(memberships.values("id")),
         kind=AccountKind.MEMBER,
-        asset=Asset.POINTS,
-        asset_code="",
+        asset__in=[str(a) for a in assets],
     ).order_by("id")
     return [
         AccountView(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
@@ -23,7 +24,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.utils.await_maybe import AwaitableOrValue
 
 from hub import policy
-from hub.domain import Role
+from hub.domain import Asset, Role
 from hub.errors import InvalidInput
 from hub.events.stream import balance_events
 from hub.ledger import events as ledger_events
@@ -34,6 +35,20 @@ from hub.schema.authorize import Authorize
 from hub.schema.common import BigInt, decode_id, encode_id
 from hub.schema.context import Info
 from hub.schema.nodes import TransactionKindEnum
+
+
+@strawberry.enum(name="BalanceAsset", description="A kind of balance a member holds.")
+class BalanceAssetEnum(Enum):
+    POINTS = strawberry.enum_value("points", description="The brand's points (available).")
+    STORED_VALUE = strawberry.enum_value(
+        "stored_value", description="Stored value (储值) in fen: asset codes principal and bonus."
+    )
+    COUPON = strawberry.enum_value(
+        "coupon", description="Coupons held, one account per template (asset code: its code)."
+    )
+    SERVICE_PASS = strawberry.enum_value(
+        "service_pass", description="Uses left of service passes (asset code: the pass product)."
+    )
 
 
 @strawberry.type(
@@ -57,7 +72,15 @@ class BalanceEventTransaction:
 @strawberry.type(description="One committed change to a member's balance.")
 class BalanceEvent:
     membership_id: relay.GlobalID = strawberry.field(description="The membership whose balance changed.")
-    asset: str = strawberry.field(description="What the balance counts: points.")
+    asset: str = strawberry.field(
+        description="What the balance counts: points, stored_value, coupon or service_pass."
+    )
+    asset_code: str = strawberry.field(
+        description=(
+            "Which balance of the asset: empty for points; principal or bonus for stored value; the"
+            " template's code for coupons; the pass product for service passes."
+        )
+    )
     sequence: BigInt = strawberry.field(description="Per account: 1, 2, 3, ... with no gaps.")
     balance: BigInt = strawberry.field(description="The balance right after this change.")
     delta: BigInt = strawberry.field(description="The signed change.")
@@ -79,6 +102,7 @@ class BalanceEvent:
             results={},
             membership_id=relay.GlobalID("Membership", str(e.membership_id)),
             asset=e.asset,
+            asset_code=e.asset_code,
             sequence=BigInt(e.sequence),
             balance=BigInt(e.balance),
             delta=BigInt(e.delta),
@@ -96,10 +120,10 @@ class Subscription:
     @strawberry.subscription(
         description=(
             "A member's own balance changes (all memberships, or one), or one membership's for its"
-            " brand's HQ and stores. Pass afterSequence (with membershipId) to first receive what"
-            " was missed since then: no gap, no duplicate. A sequence the membership has not reached"
-            " is refused. Ends with an UNAUTHENTICATED error when the caller's token expires or its"
-            " API key is revoked."
+            " brand's HQ and stores: its points, or the balances named by assets. Pass afterSequence"
+            " (with membershipId) to first receive what was missed since then on the points account:"
+            " no gap, no duplicate. A sequence the membership has not reached is refused. Ends with"
+            " an UNAUTHENTICATED error when the caller's token expires or its API key is revoked."
         ),
         extensions=[Authorize(policy.WATCH_BALANCE)],
     )
@@ -118,14 +142,29 @@ class Subscription:
                 description="Replay what followed this sequence first (needs membershipId; 0: everything)."
             ),
         ] = None,
+        assets: Annotated[
+            list[BalanceAssetEnum] | None,
+            strawberry.argument(
+                description=(
+                    "Which balances to follow (default: points only). Coupon and pass accounts opened"
+                    " after the subscription starts are not followed: subscribe again to see them."
+                )
+            ),
+        ] = None,
     ) -> AsyncGenerator[BalanceEvent, None]:
         principal = info.context.principal
         after: dict[int, int] = {}
+        watched = _assets(assets)
         if membership_id is not None:
             membership = await access.get_membership(
                 principal, policy.WATCH_BALANCE, decode_id(membership_id, "Membership", "membershipId")
             )
-            accounts = [await points_service.watchable_account(membership)]
+            if watched == (Asset.POINTS,):
+                accounts = [await points_service.watchable_account(membership)]
+            else:
+                accounts = await points_service.watchable_accounts(membership, watched)
+            if after_sequence is not None and accounts[0].asset != Asset.POINTS:
+                raise InvalidInput("afterSequence resumes the points account: watch POINTS.", "afterSequence")
             if after_sequence is not None:
                 if not 0 <= after_sequence <= accounts[0].sequence:
                     raise InvalidInput(
@@ -139,9 +178,17 @@ class Subscription:
         elif after_sequence is not None:
             raise InvalidInput("afterSequence needs a membershipId.", "afterSequence")
         else:
-            accounts = await member_service.own_points_accounts(principal)
+            accounts = await member_service.own_points_accounts(principal, watched)
         async for event in balance_events(info.context.services.broker, accounts, after):
             yield BalanceEvent.of(event)
+
+
+def _assets(chosen: list[BalanceAssetEnum] | None) -> tuple[Asset, ...]:
+    if chosen is None:
+        return (Asset.POINTS,)
+    if not chosen:
+        raise InvalidInput("Name at least one asset, or leave assets out for points.", "assets")
+    return tuple(Asset[a.name] for a in dict.fromkeys(chosen))
 
 
 # The broker hands one ledger event object to every subscription of the process: its GraphQL event is

@@ -59,6 +59,10 @@ class TransactionKind(StrEnum):
     GRANT = "grant"  # one member's points of a bulk grant (a background job)
     COUPON_ISSUE = "coupon_issue"  # coupons issued to a member (by HQ, or bought with points)
     REFERRAL = "referral"  # a referral reward (referrer or referee), once per referral and side
+    CHECKOUT = "checkout"  # a bill paid with points, stored value and/or a coupon; earns on its cash
+    CHECKOUT_REFUND = "checkout_refund"  # (part of) a checkout or purchase refunded; references it
+    TOP_UP_REFUND = "top_up_refund"  # unspent principal of a stored-value top-up paid back
+    CONVERT = "convert"  # points turned into stored value at the brand's point value
 
 
 class LimitPeriod(StrEnum):
@@ -77,6 +81,13 @@ class CouponKind(StrEnum):
     AMOUNT_OFF = "amount_off"  # a fixed amount, on a bill of at least the minimum
     PERCENT_OFF = "percent_off"  # a share of the bill, rounded down, up to a cap
     FREE_ITEM = "free_item"  # one line of the bill with the template's SKU, free (up to a cap)
+
+
+class ClawbackPolicy(StrEnum):
+    """What a refund does with points the refunded purchase earned that the member already spent."""
+
+    WITHIN_BALANCE = "within_balance"  # take back what the member still has; forgive the rest
+    DEDUCT_FROM_CASH = "deduct_from_cash"  # and deduct the rest's value from the cash paid back
 
 
 # --- earning (rules, tiers, referrals): docs/earning.md ---------------------------------------------

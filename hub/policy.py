@@ -174,6 +174,18 @@ READ_REPORTS = _declare(
 READ_CHANGE_LOG = _declare(
     "changeLog.read", {PLATFORM, BRAND}, Scope.BRAND, "read the log of configuration changes and adjustments"
 )
+# Spending (docs/spending.md): checkout rules, stored value, checkout and refunds.
+SET_SPENDING_RULES = _declare(
+    "spending.setRules", {BRAND}, Scope.BRAND, "set checkout rules, top-up bonus tiers, refund clawback"
+)
+TOP_UP = _declare("storedValue.topUp", {STORE}, Scope.MEMBERSHIP, "record a stored-value top-up")
+REFUND_TOP_UP = _declare(
+    "storedValue.refundTopUp", {BRAND, STORE}, Scope.MEMBERSHIP, "pay back a top-up's unspent principal"
+)
+CONVERT_POINTS = _declare(
+    "storedValue.convertPoints", {STORE, MEMBER}, Scope.MEMBERSHIP, "turn points into stored value"
+)
+READ_WALLET = _declare("storedValue.read", ANY, Scope.MEMBERSHIP, "read a membership's stored value")
 REQUEST_CODE = _declare("login.requestCode", ANY, Scope.NONE, "ask for a login code", public=True)
 VERIFY_CODE = _declare(
     "login.verifyCode", ANY, Scope.NONE, "trade a code for an all-brands token", public=True

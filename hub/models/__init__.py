@@ -3,6 +3,7 @@
 from hub.models.audit import AuditAccountState, AuditCheckpoint, AuditMode
 from hub.models.auth import ApiKey, LoginCode, LoginThrottle, Role
 from hub.models.brands import Brand, Store
+from hub.models.checkout import ClawbackPolicy, SpendingRules
 from hub.models.coupons import CouponKind, CouponTemplate
 from hub.models.earning import EarnRule, EarnRuleVersion, Purchase, PurchaseRefund
 from hub.models.engagement import CheckIn, CheckInProgram, EngagementEvent, EngagementEventReward, LimitPeriod
@@ -42,6 +43,7 @@ __all__ = [
     "ChangeRecord",
     "CheckIn",
     "CheckInProgram",
+    "ClawbackPolicy",
     "CouponKind",
     "CouponTemplate",
     "CreationClaim",
@@ -78,6 +80,7 @@ __all__ = [
     "ReportDay",
     "ReportDelta",
     "Role",
+    "SpendingRules",
     "Store",
     "Tier",
     "TierChange",

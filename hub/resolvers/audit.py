@@ -23,6 +23,7 @@ from hub.resolvers import (
     lifecycle_audit,
     reports_audit,
     rewards,
+    wallets,
 )
 
 DomainCheck = Callable[[int | None], Awaitable[list[Violation]]]
@@ -34,6 +35,7 @@ DOMAIN_CHECKS: tuple[DomainCheck, ...] = (
     earning_audit.violations,
     lifecycle_audit.violations,
     reports_audit.violations,
+    wallets.audit,
 )
 
 

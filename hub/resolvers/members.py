@@ -19,7 +19,12 @@ from hub.models import Member, Membership, Store
 from hub.privacy import phone_for
 from hub.resolvers import access, referrals
 from hub.resolvers import validation as v
-from hub.resolvers.points import PointsView, member_points_accounts, membership_and_points_by_phone
+from hub.resolvers.points import (
+    PointsView,
+    member_points_accounts,
+    membership_and_points_by_phone,
+    open_for_watching,
+)
 
 
 async def enroll_member(
@@ -113,7 +118,11 @@ async def own_points_accounts(
     p = policy.require(principal, policy.WATCH_BALANCE)
     if p.role is not Role.MEMBER:
         raise InvalidInput("Pass the membershipId to watch.", "membershipId")
-    return await member_points_accounts(access.memberships(p, policy.WATCH_BALANCE), assets)
+    reach = access.memberships(p, policy.WATCH_BALANCE)
+    if assets != (Asset.POINTS,):
+        pairs = await reach.values_list("brand_id", "id")
+        await open_for_watching([(int(b), int(m)) for b, m in pairs], assets)
+    return await member_points_accounts(reach, assets)
 
 
 EARLIEST_BIRTHDAY = date(1900, 1, 1)

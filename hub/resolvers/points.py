@@ -227,14 +227,20 @@ async def watchable_account(membership: Membership) -> AccountView:
 _OPENED_FOR_WATCHING = {Asset.POINTS: ("",), Asset.STORED_VALUE: ("principal", "bonus")}
 
 
-async def watchable_accounts(membership: Membership, assets: tuple[Asset, ...]) -> list[AccountView]:
-    """The membership's accounts of these assets for a subscription, its points account first."""
+async def open_for_watching(memberships: list[tuple[int, int]], assets: tuple[Asset, ...]) -> None:
+    """Open the accounts of ``_OPENED_FOR_WATCHING`` for these (brand id, membership id) pairs."""
     refs = [
-        AccountRef.member(membership.brand_id, membership.id, asset, code)
+        AccountRef.member(brand_id, membership_id, asset, code)
+        for brand_id, membership_id in memberships
         for asset in assets
         for code in _OPENED_FOR_WATCHING.get(asset, ())
     ]
     await ensure_accounts(refs, connections.get("default"))
+
+
+async def watchable_accounts(membership: Membership, assets: tuple[Asset, ...]) -> list[AccountView]:
+    """The membership's accounts of these assets for a subscription, its points account first."""
+    await open_for_watching([(membership.brand_id, membership.id)], assets)
     found = await member_points_accounts(Membership.filter(id=membership.id), assets)
     return sorted(found, key=lambda a: (a.asset != Asset.POINTS, a.id))
 

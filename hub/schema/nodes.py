@@ -25,11 +25,13 @@ from hub.schema.context import Info
 
 if TYPE_CHECKING:
     from hub.resolvers.points import TransactionRecord
+    from hub.schema.checkout import SpendingRules
     from hub.schema.coupons import Coupon, CouponStatusEnum
     from hub.schema.earning import EarnBreakdownEntry
     from hub.schema.lifecycle import PointsExpiry
     from hub.schema.referrals import Referral
     from hub.schema.tiers import TierChange, TierLadder, TierStatus
+    from hub.schema.wallets import StoredValueWallet
 
 TransactionKindEnum = strawberry.enum(
     domain.TransactionKind,
@@ -160,6 +162,14 @@ class Brand(relay.Node):
             return cls.from_model(await access.get_brand(info.context.principal, policy.READ_BRAND, pk))
 
         return await _resolve_each(node_ids, fetch, required)
+
+    @strawberry.field(
+        description="How members spend here: points at checkout, top-up bonus tiers, refund clawback."
+    )
+    async def spending_rules(self) -> Annotated[SpendingRules, strawberry.lazy("hub.schema.checkout")]:
+        from hub.schema.checkout import rules_field
+
+        return await rules_field(self.id)
 
     @strawberry.field(description="The brand's tier ladder; null when it has none (everyone is `normal`).")
     async def tier_ladder(self) -> Annotated[TierLadder, strawberry.lazy("hub.schema.tiers")] | None:
@@ -313,6 +323,17 @@ class Membership(relay.Node):
         from hub.schema.lifecycle import expiring_list
 
         return expiring_list(await expiring_of(self.model, within_days))  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="The membership's stored value (储值) in fen.",
+        extensions=[Authorize(policy.READ_WALLET)],
+    )
+    async def stored_value(
+        self, info: Info
+    ) -> Annotated[StoredValueWallet, strawberry.lazy("hub.schema.wallets")]:
+        from hub.schema.wallets import wallet_field
+
+        return await wallet_field(info, self.model.id)
 
     @strawberry.field(description="The member's birthday, if recorded (personal data).")
     async def birthday(self) -> date | None:

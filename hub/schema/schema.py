@@ -18,6 +18,7 @@ from hub.schema.audit import AuditQuery
 from hub.schema.authorize import Authorize
 from hub.schema.brands import BrandMutation, BrandQuery
 from hub.schema.checkin import CheckInMutation, CheckInQuery
+from hub.schema.checkout import CheckoutMutation
 from hub.schema.common import BIGINT_SCALAR, BigInt, describe_mutation_inputs
 from hub.schema.coupons import Coupon, CouponMutation, CouponQuery, CouponTemplate
 from hub.schema.earning import EarningMutation, EarningQuery, EarnRule
@@ -39,6 +40,7 @@ from hub.schema.subscriptions import SharedEventExecution
 from hub.schema.subscriptions import Subscription as BalanceSubscription
 from hub.schema.tiers import TierMutation, TierSubscription
 from hub.schema.validation_rules import limit_rules
+from hub.schema.wallets import WalletMutation
 from hub.settings import Settings
 
 log = logging.getLogger("hub.errors")
@@ -94,6 +96,8 @@ class Mutation(
     TierMutation,
     ReferralMutation,
     LifecycleMutation,
+    CheckoutMutation,
+    WalletMutation,
 ):
     pass
 

@@ -460,6 +460,58 @@ async def read_coupon(c: Ctx, t: str | None) -> str:
     return await _query(c, NODE, {"id": issued["coupons"][0]["id"]}, t)
 
 
+async def _top_up_of_m(c: Ctx) -> str:
+    out = await c.api.mutate(
+        "topUpStoredValue",
+        {
+            "membershipId": c.membership,
+            "amountFen": 1_000,
+            "paymentReference": f"authz-{next(_n)}",
+            "idempotencyKey": f"authz-{next(_n)}",
+        },
+        c.world.a.store,
+        "transaction { id }",
+    )
+    return str(out["transaction"]["id"])
+
+
+@scenario(POLICY["spending.setRules"])
+async def set_spending_rules(c: Ctx, t: str | None) -> str:
+    return await _mutation(c, "updateSpendingRules", {"brandId": c.world.a.id, "pointsStepFen": 100}, t)
+
+
+@scenario(POLICY["storedValue.topUp"])
+async def top_up_stored_value(c: Ctx, t: str | None) -> str:
+    input = {
+        "membershipId": c.membership,
+        "amountFen": 100,
+        "paymentReference": f"authz-{next(_n)}",
+        "idempotencyKey": f"authz-{next(_n)}",
+    }
+    return await _mutation(c, "topUpStoredValue", input, t)
+
+
+@scenario(POLICY["storedValue.refundTopUp"])
+async def refund_top_up(c: Ctx, t: str | None) -> str:
+    input = {"topUpId": await _top_up_of_m(c), "amountFen": 1, "idempotencyKey": f"authz-{next(_n)}"}
+    return await _mutation(c, "refundTopUp", input, t)
+
+
+@scenario(POLICY["storedValue.convertPoints"])
+async def convert_points(c: Ctx, t: str | None) -> str:
+    input = {"membershipId": c.membership, "points": 1, "idempotencyKey": f"authz-{next(_n)}"}
+    return await _mutation(c, "convertPointsToStoredValue", input, t)
+
+
+@scenario(POLICY["storedValue.read"], hidden="NULL")
+async def read_stored_value(c: Ctx, t: str | None) -> str:
+    query = "query($id: ID!) { node(id: $id) { ... on Membership { storedValue { totalFen } } } }"
+    body = await c.api.gql(query, {"id": c.membership}, t)
+    if body.get("errors"):
+        return outcome(body)
+    return "OK" if body["data"]["node"] is not None else "NULL"
+
+
 @scenario(POLICY["login.requestCode"])
 async def request_code(c: Ctx, t: str | None) -> str:
     return await _mutation(c, "requestLoginCode", {"phone": new_phone()}, t)

@@ -61,3 +61,45 @@ async def coupons(world: World, membership: str, token: str, status: str | None 
 async def assert_audit_clean(world: World, brand: Brand | None = None) -> None:
     report = await world.audit(brand)
     assert report["ok"], report["violations"]
+
+
+WALLET = "wallet { principalFen bonusFen totalFen }"
+RULES = (
+    "rules { pointsMinBillFen pointsMaxShareBasisPoints pointsStepFen excludedCategories"
+    " topUpTiers { minFen bonusFen bonusPoints } refundClawback }"
+)
+
+
+async def set_rules(world: World, brand: Brand | None = None, **fields: Any) -> dict[str, Any]:
+    brand = brand or world.a
+    out = await world.api.mutate("updateSpendingRules", {"brandId": brand.id, **fields}, brand.hq, RULES)
+    assert out["userErrors"] == [], out
+    return dict(out["rules"])
+
+
+async def top_up(
+    world: World,
+    membership: str,
+    amount_fen: int,
+    k: str | None = None,
+    reference: str | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
+    input = {
+        "membershipId": membership,
+        "amountFen": amount_fen,
+        "paymentReference": reference or key("pay"),
+        "idempotencyKey": k or key("topup"),
+    }
+    return await world.api.mutate(
+        "topUpStoredValue",
+        input,
+        token or world.a.store,
+        f"transaction {{ id kind details }} {WALLET} bonusFen bonusPoints",
+    )
+
+
+async def wallet(world: World, membership: str, token: str | None = None) -> dict[str, int]:
+    query = "query($id: ID!) { node(id: $id) { ... on Membership { storedValue { principalFen bonusFen totalFen } } } }"
+    data = await world.api.data(query, {"id": membership}, token or world.a.hq)
+    return dict(data["node"]["storedValue"])

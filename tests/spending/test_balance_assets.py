@@ -10,7 +10,7 @@ import pytest
 from starlette.applications import Starlette
 
 from tests.helpers import Api, World, make_world, outcome, subscribe_first
-from tests.spending.support import issue, key, template
+from tests.spending.support import issue, key, template, top_up
 
 WATCH = """subscription($m: ID, $a: BigInt, $assets: [BalanceAsset!]) {
   balanceChanged(membershipId: $m, afterSequence: $a, assets: $assets) {
@@ -92,3 +92,16 @@ async def test_after_sequence_resumes_points_only(app: Starlette, schema: Any, w
     assert outcome(refused) == "INVALID_INPUT"
     empty = await subscribe_first(app, schema, WATCH, {"m": membership, "assets": []}, token)
     assert outcome(empty) == "INVALID_INPUT"
+
+
+async def test_a_top_up_shows_as_stored_value(app: Starlette, schema: Any, world: World) -> None:
+    membership, _, token = await world.enroll()
+
+    async def pay_in() -> None:
+        assert (await top_up(world, membership, 700))["userErrors"] == []
+
+    # A wallet never used is watched from its first change: the subscription opens its accounts.
+    stream = await _stream(app, schema, token, {"assets": ["STORED_VALUE"]})
+    event = await _first_while(stream, pay_in)
+    assert (event["asset"], event["assetCode"], event["delta"]) == ("stored_value", "principal", 700)
+    assert (event["membershipId"], event["transaction"]["kind"]) == (membership, "TOP_UP")

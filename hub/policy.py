@@ -185,6 +185,15 @@ REFUND_TOP_UP = _declare(
 CONVERT_POINTS = _declare(
     "storedValue.convertPoints", {STORE, MEMBER}, Scope.MEMBERSHIP, "turn points into stored value"
 )
+QUOTE_CHECKOUT = _declare(
+    "checkout.quote", {BRAND, STORE}, Scope.MEMBERSHIP, "quote what points may pay on a bill"
+)
+CHECKOUT = _declare(
+    "checkout.pay", {STORE}, Scope.MEMBERSHIP, "settle a bill with points, stored value and a coupon"
+)
+REFUND_CHECKOUT = _declare(
+    "checkout.refund", {BRAND, STORE}, Scope.MEMBERSHIP, "refund (part of) a checkout or purchase"
+)
 READ_WALLET = _declare("storedValue.read", ANY, Scope.MEMBERSHIP, "read a membership's stored value")
 REQUEST_CODE = _declare("login.requestCode", ANY, Scope.NONE, "ask for a login code", public=True)
 VERIFY_CODE = _declare(

@@ -17,6 +17,7 @@ from hub.ledger.audit import AuditReport, Violation, audit
 from hub.resolvers import (
     access,
     checkin,
+    checkout_audit,
     coupons,
     earning_audit,
     grants,
@@ -36,6 +37,7 @@ DOMAIN_CHECKS: tuple[DomainCheck, ...] = (
     lifecycle_audit.violations,
     reports_audit.violations,
     wallets.audit,
+    checkout_audit.audit,
 )
 
 

@@ -18,7 +18,7 @@ from hub.schema.audit import AuditQuery
 from hub.schema.authorize import Authorize
 from hub.schema.brands import BrandMutation, BrandQuery
 from hub.schema.checkin import CheckInMutation, CheckInQuery
-from hub.schema.checkout import CheckoutMutation
+from hub.schema.checkout import CheckoutMutation, CheckoutQuery
 from hub.schema.common import BIGINT_SCALAR, BigInt, describe_mutation_inputs
 from hub.schema.coupons import Coupon, CouponMutation, CouponQuery, CouponTemplate
 from hub.schema.earning import EarningMutation, EarningQuery, EarnRule
@@ -63,6 +63,7 @@ def _query_type() -> type:
         LifecycleQuery,
         ReportsQuery,
         RecordsQuery,
+        CheckoutQuery,
     ):
         node: strawberry.relay.Node | None = strawberry.relay.node(
             description=(

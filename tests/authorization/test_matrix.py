@@ -503,6 +503,29 @@ async def convert_points(c: Ctx, t: str | None) -> str:
     return await _mutation(c, "convertPointsToStoredValue", input, t)
 
 
+@scenario(POLICY["checkout.quote"])
+async def quote_checkout(c: Ctx, t: str | None) -> str:
+    query = "query($m: ID!) { quoteCheckout(membershipId: $m, billFen: 1000) { maxPointsFen } }"
+    return await _query(c, query, {"m": c.membership}, t)
+
+
+@scenario(POLICY["checkout.pay"])
+async def pay_at_checkout(c: Ctx, t: str | None) -> str:
+    input = {"membershipId": c.membership, "billFen": 100, "idempotencyKey": f"authz-{next(_n)}"}
+    return await _mutation(c, "checkout", input, t)
+
+
+@scenario(POLICY["checkout.refund"])
+async def refund_checkout(c: Ctx, t: str | None) -> str:
+    bought = await c.world.earn(c.membership, 100, f"authz-{next(_n)}")
+    input = {
+        "transactionId": bought["transaction"]["id"],
+        "amountFen": 1,
+        "idempotencyKey": f"authz-{next(_n)}",
+    }
+    return await _mutation(c, "refundCheckout", input, t)
+
+
 @scenario(POLICY["storedValue.read"], hidden="NULL")
 async def read_stored_value(c: Ctx, t: str | None) -> str:
     query = "query($id: ID!) { node(id: $id) { ... on Membership { storedValue { totalFen } } } }"

@@ -103,3 +103,37 @@ async def wallet(world: World, membership: str, token: str | None = None) -> dic
     query = "query($id: ID!) { node(id: $id) { ... on Membership { storedValue { principalFen bonusFen totalFen } } } }"
     data = await world.api.data(query, {"id": membership}, token or world.a.hq)
     return dict(data["node"]["storedValue"])
+
+
+CHECKOUT = (
+    f"transaction {{ id kind details }} couponOffFen pointsUsed cashFen pointsEarned pointsBalance {WALLET}"
+)
+REFUND = (
+    "transaction { id kind details } refundedFen cashFen pointsReturned pointsClawedBack storedValueFen"
+    f" coupons {{ id status }} pointsBalance {WALLET}"
+)
+
+
+async def checkout(
+    world: World,
+    membership: str,
+    bill_fen: int,
+    k: str | None = None,
+    token: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    input = {"membershipId": membership, "billFen": bill_fen, "idempotencyKey": k or key("till"), **fields}
+    return await world.api.mutate("checkout", input, token or world.a.store, CHECKOUT)
+
+
+async def refund(
+    world: World,
+    transaction: str,
+    amount_fen: int | None = None,
+    k: str | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
+    input: dict[str, Any] = {"transactionId": transaction, "idempotencyKey": k or key("refund")}
+    if amount_fen is not None:
+        input["amountFen"] = amount_fen
+    return await world.api.mutate("refundCheckout", input, token or world.a.store, REFUND)

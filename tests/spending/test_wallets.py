@@ -126,7 +126,7 @@ def test_paying_splits_principal_and_bonus_in_proportion() -> None:
 async def _spend(ledger: LedgerWriter, membership: Membership, amount: int) -> Outcome | DomainError:
     def build(spend: wallets.Spend) -> Command:
         return Command(
-            kind=TransactionKind.CHECKOUT,
+            kind=TransactionKind.REDEEM,
             brand_id=membership.brand_id,
             legs=spend.legs,
             claim=claim("test", key("spend"), "spend"),

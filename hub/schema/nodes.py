@@ -56,6 +56,10 @@ describe_values(
         domain.TransactionKind.GRANT: "One member's points of a bulk grant.",
         domain.TransactionKind.COUPON_ISSUE: "Coupons issued to a member (by HQ, or bought with points).",
         domain.TransactionKind.REFERRAL: "A referral reward, to the referrer or the referee.",
+        domain.TransactionKind.CHECKOUT: "A bill paid with a coupon, points, stored value and cash.",
+        domain.TransactionKind.CHECKOUT_REFUND: "A checkout or purchase refunded in full or in part.",
+        domain.TransactionKind.TOP_UP_REFUND: "A top-up's unspent principal paid back.",
+        domain.TransactionKind.CONVERT: "Points turned into stored value.",
     },
 )
 RoleEnum = strawberry.enum(domain.Role, name="Role", description="Who a caller is.")

@@ -23,6 +23,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.graphql import OperationType
 from tortoise import connections
 
 from hub import db, metrics
@@ -34,7 +35,13 @@ from hub.events.broker import make_broker
 from hub.events.publisher import Publisher
 from hub.events.relay import run_relay
 from hub.http import jsonbody
-from hub.http.errors import GRAPHQL_RESPONSE_JSON, RequestRefused, refusal_response, status_code_of
+from hub.http.errors import (
+    GRAPHQL_RESPONSE_JSON,
+    RequestRefused,
+    media_type,
+    refusal_response,
+    status_code_of,
+)
 from hub.http.exports import export_csv
 from hub.http.guard import RequestGuard
 from hub.http.websocket import HubTransportWSHandler, client_host
@@ -82,11 +89,16 @@ class HubGraphQL(GraphQL):
         except RequestRefused as refused:
             response = refusal_response(refused, request.headers.get("accept"))
         except HTTPException as exc:  # Strawberry's own refusals (method, content type, operation)
-            status, headers = exc.status_code, {}
-            if isinstance(exc.__cause__, InvalidOperationTypeError):
-                # GraphQL over HTTP: a mutation sent with GET is a 405.
-                status, headers = 405, {"allow": "POST"}
-            shaped = RequestRefused(status, status_code_of(status), exc.reason, headers)
+            status, headers, reason = exc.status_code, {}, exc.reason
+            cause = exc.__cause__
+            if isinstance(cause, InvalidOperationTypeError):
+                if cause.operation_type is OperationType.SUBSCRIPTION:
+                    # HubSchema.execute refuses it: a subscription's field would run as a query's.
+                    reason = "Subscriptions run over graphql-transport-ws: open a websocket on this path."
+                else:
+                    # GraphQL over HTTP: a mutation sent with GET is a 405.
+                    status, headers = 405, {"allow": "POST"}
+            shaped = RequestRefused(status, status_code_of(status), reason, headers)
             response = refusal_response(shaped, request.headers.get("accept"))
         await response(scope, receive, send)
 
@@ -121,7 +133,7 @@ class HubGraphQL(GraphQL):
         principal = await self.services.authenticator.principal_for(credential)
         if isinstance(request, Request):
             await self.rate_limiter.check(principal, client_host(request))
-            if GRAPHQL_RESPONSE_JSON in request.headers.get("accept", ""):
+            if media_type(request.headers.get("accept")) == GRAPHQL_RESPONSE_JSON:
                 response.wants_graphql_response_json = True
         return HubContext(
             services=self.services,

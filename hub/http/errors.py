@@ -32,7 +32,27 @@ class RequestRefused(Exception):
 
 
 def media_type(accept: str | None) -> str:
-    return GRAPHQL_RESPONSE_JSON if accept and GRAPHQL_RESPONSE_JSON in accept else "application/json"
+    """The media type to answer in (GraphQL over HTTP): application/graphql-response+json when the
+    client ranks it at least as high as application/json (by q-value), else application/json."""
+    if not accept or GRAPHQL_RESPONSE_JSON not in accept:
+        return "application/json"
+    ranks = {GRAPHQL_RESPONSE_JSON: 0.0, "application/json": 0.0}
+    for entry in accept.split(","):
+        kind, *params = (part.strip() for part in entry.split(";"))
+        kind = kind.lower()
+        if kind not in ranks:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        ranks[kind] = max(ranks[kind], q)
+    modern = ranks[GRAPHQL_RESPONSE_JSON]
+    return GRAPHQL_RESPONSE_JSON if modern > 0 and modern >= ranks["application/json"] else "application/json"
 
 
 def error_body(message: str, code: str, **extensions: Any) -> bytes:

@@ -11,6 +11,7 @@ from graphql import GraphQLError
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from hub import metrics, policy
 from hub.errors import RequestErrorCode
@@ -123,6 +124,12 @@ class HubSchema(strawberry.Schema):
         """Execute with a deadline. On timeout the operation is cancelled and answered TIMEOUT; a ledger
         write already handed to the ledger writer completes on its own (its idempotency key answers a
         retry with its result)."""
+        allowed = kwargs.get("allowed_operation_types")
+        if allowed is not None:
+            # Over HTTP (the view names the allowed types) a subscription would run its field once as a
+            # query's and fail inside: refused instead (InvalidOperationTypeError, a 400 from the app).
+            # Subscriptions run over graphql-transport-ws, through subscribe().
+            kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
         try:
             async with asyncio.timeout(self.request_timeout_seconds or None):
                 result = await super().execute(query, *args, **kwargs)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from hub.auth import MemberTokens, Principal
-from hub.domain import CouponKind, Role
+from hub.domain import CouponKind, LimitPeriod, Role
 from hub.ledger.engine import LedgerWriter
 from hub.models import ApiKey, Brand, Membership, Store
-from hub.resolvers import brands, checkin, coupons, grants, keys, members, points, purchases, rewards
+from hub.resolvers import brands, catalog, checkin, coupons, grants, keys, members, points, purchases, rewards
 
 PLATFORM = Principal(Role.PLATFORM)
 SUPERMARKET = "FreshMart Supermarkets"
@@ -79,7 +79,8 @@ async def _seed_with(ledger: LedgerWriter) -> None:
 
 
 async def _seed_spending(ledger: LedgerWriter, mart: Brand, hq: Principal, first: Membership) -> None:
-    """FreshMart's coupons: ¥10 off a bill of ¥50 (500 points, 30 days), and one for the first member."""
+    """FreshMart's coupons: ¥10 off a bill of ¥50 (500 points, 30 days), and one for the first member;
+    its gift catalog."""
     save10, _ = await coupons.create_template(
         hq,
         mart.id,
@@ -97,6 +98,11 @@ async def _seed_spending(ledger: LedgerWriter, mart: Brand, hq: Principal, first
         coupons.TemplateTerms(CouponKind.FREE_ITEM, free_item_sku="latte", max_off_fen=3_200, valid_days=7),
     )
     await coupons.issue_coupons(ledger, hq, save10.id, first.id, 1, "Welcome", "demo-coupon-welcome")
+    # The gift catalog: a tote bag for 2,000 points + ¥9.90, 100 of them, one per member a month.
+    terms = catalog.ItemTerms(
+        points_price=2_000, cash_fen=990, stock=100, limit_per_member=1, limit_period=LimitPeriod.MONTH
+    )
+    await catalog.create_item(hq, mart.id, "tote", "FreshMart tote bag", terms)
 
 
 async def seed_demo(tokens: MemberTokens) -> dict[str, str]:

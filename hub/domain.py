@@ -63,6 +63,8 @@ class TransactionKind(StrEnum):
     CHECKOUT_REFUND = "checkout_refund"  # (part of) a checkout or purchase refunded; references it
     TOP_UP_REFUND = "top_up_refund"  # unspent principal of a stored-value top-up paid back
     CONVERT = "convert"  # points turned into stored value at the brand's point value
+    GIFT_ORDER = "gift_order"  # a gift catalog order: its points paid, its stock and limit counted
+    GIFT_ORDER_CANCEL = "gift_order_cancel"  # a cancelled gift order's points returned (once per order)
 
 
 class LimitPeriod(StrEnum):
@@ -73,6 +75,14 @@ class LimitPeriod(StrEnum):
     WEEK = "week"  # ISO weeks, Monday to Sunday
     MONTH = "month"
     YEAR = "year"
+
+
+class GiftOrderStatus(StrEnum):
+    """Where a gift order is: placed (points paid), then collected, or cancelled (points returned)."""
+
+    PLACED = "placed"
+    FULFILLED = "fulfilled"
+    CANCELLED = "cancelled"
 
 
 class CouponKind(StrEnum):

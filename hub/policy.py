@@ -195,6 +195,23 @@ REFUND_CHECKOUT = _declare(
     "checkout.refund", {BRAND, STORE}, Scope.MEMBERSHIP, "refund (part of) a checkout or purchase"
 )
 READ_WALLET = _declare("storedValue.read", ANY, Scope.MEMBERSHIP, "read a membership's stored value")
+# Spending (docs/spending.md): gift catalog and orders.
+MANAGE_GIFTS = _declare("gift.manage", {BRAND}, Scope.BRAND, "add and change gift catalog items")
+READ_GIFTS = _declare("gift.read", ANY, Scope.BRAND, "list gift catalog items")
+ORDER_GIFT = _declare("gift.order", {STORE, MEMBER}, Scope.MEMBERSHIP, "order a gift with points")
+LIST_GIFT_ORDERS = _declare(
+    "giftOrder.list",
+    {PLATFORM, BRAND, STORE},
+    Scope.BRAND,
+    "list gift orders (a store: those collected at it)",
+)
+READ_GIFT_ORDER = _declare("giftOrder.read", ANY, Scope.MEMBERSHIP, "read a membership's gift orders")
+FULFIL_GIFT_ORDER = _declare(
+    "giftOrder.fulfil", {STORE}, Scope.MEMBERSHIP, "hand over a gift order collected at the store"
+)
+CANCEL_GIFT_ORDER = _declare(
+    "giftOrder.cancel", {BRAND, STORE, MEMBER}, Scope.MEMBERSHIP, "cancel a gift order, returning its points"
+)
 REQUEST_CODE = _declare("login.requestCode", ANY, Scope.NONE, "ask for a login code", public=True)
 VERIFY_CODE = _declare(
     "login.verifyCode", ANY, Scope.NONE, "trade a code for an all-brands token", public=True

@@ -3,6 +3,7 @@
 from hub.models.audit import AuditAccountState, AuditCheckpoint, AuditMode
 from hub.models.auth import ApiKey, LoginCode, LoginThrottle, Role
 from hub.models.brands import Brand, Store
+from hub.models.catalog import GiftItem, GiftOrder, GiftOrderStatus
 from hub.models.checkout import ClawbackPolicy, SpendingRules
 from hub.models.coupons import CouponKind, CouponTemplate
 from hub.models.earning import EarnRule, EarnRuleVersion, Purchase, PurchaseRefund
@@ -55,6 +56,9 @@ __all__ = [
     "ExpiryNotice",
     "ExpiryPeriod",
     "ExpiryPolicy",
+    "GiftItem",
+    "GiftOrder",
+    "GiftOrderStatus",
     "GrantPlan",
     "GrantRecipient",
     "Installation",

@@ -16,6 +16,7 @@ from hub.domain import Role
 from hub.ledger.audit import AuditReport, Violation, audit
 from hub.resolvers import (
     access,
+    catalog,
     checkin,
     checkout_audit,
     coupons,
@@ -33,6 +34,7 @@ DOMAIN_CHECKS: tuple[DomainCheck, ...] = (
     rewards.audit,
     grants.audit,
     coupons.audit,
+    catalog.audit,
     earning_audit.violations,
     lifecycle_audit.violations,
     reports_audit.violations,

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from functools import cache
 from typing import Any
 
-from hub.models import Brand, CouponTemplate, LedgerTransaction, Member, Membership, Store
+from hub.models import Brand, CouponTemplate, GiftItem, LedgerTransaction, Member, Membership, Store
 
 
 @cache
@@ -32,3 +32,4 @@ transactions = rows_by_id(LedgerTransaction)
 coupon_templates = rows_by_id(CouponTemplate)
 memberships = rows_by_id(Membership)
 members = rows_by_id(Member)
+gift_items = rows_by_id(GiftItem)

@@ -59,7 +59,10 @@ ERROR_CODE_HELP: dict[ErrorCode, str] = {
     ErrorCode.ALREADY_USED: "A coupon (or a named lot) another transaction already drew.",
     ErrorCode.COUPON_EXPIRED: "The coupon is outside its validity.",
     ErrorCode.COUPON_NOT_APPLICABLE: "The coupon is for another store, a larger bill, or an item not bought.",
-    ErrorCode.NOT_AVAILABLE: "A coupon template that is inactive, not for sale, or sold out.",
+    ErrorCode.NOT_AVAILABLE: (
+        "A coupon template or gift item that is inactive, not for sale, outside its validity, or sold out."
+    ),
+    ErrorCode.ORDER_CLOSED: "A gift order already collected (so not cancellable) or cancelled.",
     ErrorCode.REFERRAL_INVALID: "An unknown referral code, a self-referral, or an existing member.",
     ErrorCode.TRANSFERS_CLOSED: "The brand does not allow transfers between members.",
 }

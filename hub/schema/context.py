@@ -86,6 +86,10 @@ class HubContext:
         return self.loaders.get(batch.coupon_templates)
 
     @property
+    def gift_items(self) -> DataLoader[int, Any]:
+        return self.loaders.get(batch.gift_items)
+
+    @property
     def memberships(self) -> DataLoader[int, Any]:
         """Membership id -> row, for what an authorised object points at (a coupon's holder)."""
         return self.loaders.get(batch.memberships)

@@ -25,6 +25,7 @@ from hub.schema.context import Info
 
 if TYPE_CHECKING:
     from hub.resolvers.points import TransactionRecord
+    from hub.schema.catalog import GiftOrder, GiftOrderStatusEnum
     from hub.schema.checkout import SpendingRules
     from hub.schema.coupons import Coupon, CouponStatusEnum
     from hub.schema.earning import EarnBreakdownEntry
@@ -60,6 +61,8 @@ describe_values(
         domain.TransactionKind.CHECKOUT_REFUND: "A checkout or purchase refunded in full or in part.",
         domain.TransactionKind.TOP_UP_REFUND: "A top-up's unspent principal paid back.",
         domain.TransactionKind.CONVERT: "Points turned into stored value.",
+        domain.TransactionKind.GIFT_ORDER: "A gift catalog order: its points paid.",
+        domain.TransactionKind.GIFT_ORDER_CANCEL: "A cancelled gift order's points returned.",
     },
 )
 RoleEnum = strawberry.enum(domain.Role, name="Role", description="Who a caller is.")
@@ -338,6 +341,24 @@ class Membership(relay.Node):
         from hub.schema.wallets import wallet_field
 
         return await wallet_field(info, self.model.id)
+
+    @strawberry.field(
+        description="The membership's gift orders, newest first (optionally of one status).",
+        extensions=[Authorize(policy.READ_GIFT_ORDER)],
+    )
+    async def gift_orders(
+        self,
+        info: Info,
+        status: Annotated[
+            Annotated[GiftOrderStatusEnum, strawberry.lazy("hub.schema.catalog")] | None,
+            strawberry.argument(description="Only orders in this status."),
+        ] = None,
+        first: Annotated[int, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[Annotated[GiftOrder, strawberry.lazy("hub.schema.catalog")]]:
+        from hub.schema.catalog import gift_orders_connection
+
+        return await gift_orders_connection(info, self.model, status, first, after)
 
     @strawberry.field(description="The member's birthday, if recorded (personal data).")
     async def birthday(self) -> date | None:

@@ -18,6 +18,7 @@ from hub.errors import RequestErrorCode
 from hub.schema.audit import AuditQuery
 from hub.schema.authorize import Authorize
 from hub.schema.brands import BrandMutation, BrandQuery
+from hub.schema.catalog import CatalogMutation, CatalogQuery, GiftItem, GiftOrder
 from hub.schema.checkin import CheckInMutation, CheckInQuery
 from hub.schema.checkout import CheckoutMutation, CheckoutQuery
 from hub.schema.common import BIGINT_SCALAR, BigInt, describe_mutation_inputs
@@ -65,6 +66,7 @@ def _query_type() -> type:
         ReportsQuery,
         RecordsQuery,
         CheckoutQuery,
+        CatalogQuery,
     ):
         node: strawberry.relay.Node | None = strawberry.relay.node(
             description=(
@@ -100,6 +102,7 @@ class Mutation(
     LifecycleMutation,
     CheckoutMutation,
     WalletMutation,
+    CatalogMutation,
 ):
     pass
 
@@ -182,6 +185,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             CouponTemplate,
             Coupon,
             EarnRule,
+            GiftItem,
+            GiftOrder,
         ],
         extensions=extensions,
         config=StrawberryConfig(scalar_map={BigInt: BIGINT_SCALAR}),

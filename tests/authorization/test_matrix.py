@@ -535,6 +535,79 @@ async def read_stored_value(c: Ctx, t: str | None) -> str:
     return "OK" if body["data"]["node"] is not None else "NULL"
 
 
+async def _gift_item_of_a(c: Ctx) -> str:
+    input = {"brandId": c.world.a.id, "code": f"authz-{next(_n)}", "name": "G", "pointsPrice": 1}
+    return str((await c.api.mutate("createGiftItem", input, c.world.a.hq, "item { id }"))["item"]["id"])
+
+
+async def _gift_order_of_a(c: Ctx) -> str:
+    """An order of M's, collected at store_a's store."""
+    input = {
+        "itemId": await _gift_item_of_a(c),
+        "membershipId": c.membership,
+        "idempotencyKey": f"authz-{next(_n)}",
+    }
+    return str((await c.api.mutate("orderGift", input, c.world.a.store, "order { id }"))["order"]["id"])
+
+
+@scenario(POLICY["gift.manage"])
+async def manage_gifts(c: Ctx, t: str | None) -> str:
+    input = {"brandId": c.world.a.id, "code": f"authz-{next(_n)}", "name": "G", "pointsPrice": 1}
+    return await _mutation(c, "createGiftItem", input, t)
+
+
+@scenario(POLICY["gift.read"], hidden="ABSENT")
+async def read_gifts(c: Ctx, t: str | None) -> str:
+    gift = await _gift_item_of_a(c)
+    body = await c.api.gql(
+        "query($b: ID) { giftItems(brandId: $b, first: 100) { edges { node { id } } } }",
+        {"b": c.world.a.id},
+        t,
+    )
+    if body.get("errors"):
+        return outcome(body)
+    return "OK" if gift in [e["node"]["id"] for e in body["data"]["giftItems"]["edges"]] else "ABSENT"
+
+
+@scenario(POLICY["gift.order"])
+async def order_gift(c: Ctx, t: str | None) -> str:
+    input = {
+        "itemId": await _gift_item_of_a(c),
+        "membershipId": c.membership,
+        "storeId": c.world.a.store_id,
+        "idempotencyKey": f"authz-{next(_n)}",
+    }
+    return await _mutation(c, "orderGift", input, t)
+
+
+@scenario(POLICY["giftOrder.list"], hidden="ABSENT")
+async def list_gift_orders(c: Ctx, t: str | None) -> str:
+    placed = await _gift_order_of_a(c)
+    body = await c.api.gql(
+        "query($b: ID) { giftOrders(brandId: $b, first: 100) { edges { node { id } } } }",
+        {"b": c.world.a.id},
+        t,
+    )
+    if body.get("errors"):
+        return outcome(body)
+    return "OK" if placed in [e["node"]["id"] for e in body["data"]["giftOrders"]["edges"]] else "ABSENT"
+
+
+@scenario(POLICY["giftOrder.read"], hidden="NULL")
+async def read_gift_order(c: Ctx, t: str | None) -> str:
+    return await _query(c, NODE, {"id": await _gift_order_of_a(c)}, t)
+
+
+@scenario(POLICY["giftOrder.fulfil"])
+async def fulfil_gift_order(c: Ctx, t: str | None) -> str:
+    return await _mutation(c, "fulfillGiftOrder", {"orderId": await _gift_order_of_a(c)}, t)
+
+
+@scenario(POLICY["giftOrder.cancel"])
+async def cancel_gift_order(c: Ctx, t: str | None) -> str:
+    return await _mutation(c, "cancelGiftOrder", {"orderId": await _gift_order_of_a(c)}, t)
+
+
 @scenario(POLICY["login.requestCode"])
 async def request_code(c: Ctx, t: str | None) -> str:
     return await _mutation(c, "requestLoginCode", {"phone": new_phone()}, t)

@@ -166,6 +166,13 @@ MERGE_POINTS = _declare(
     Scope.MEMBERSHIP,
     "move a membership's points to another one (a phone changed owner)",
 )
+LIST_LAPSED = _declare("lapsed.list", {PLATFORM, BRAND}, Scope.BRAND, "list a brand's lapsed members")
+START_WIN_BACK = _declare(
+    "lapsed.winBack", {BRAND}, Scope.BRAND, "grant points to the lapsed members (a bulk grant)"
+)
+READ_WIN_BACK_RESPONSE = _declare(
+    "lapsed.response", {PLATFORM, BRAND}, Scope.BRAND, "read how many of a grant's members bought since"
+)
 # Reports (docs/reports.md): figures, the HQ member list and their CSV exports.
 READ_REPORTS = _declare(
     "report.read", {PLATFORM, BRAND}, Scope.BRAND, "read a brand's reports and member list, export them"

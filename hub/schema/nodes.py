@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from hub.schema.checkout import SpendingRules
     from hub.schema.coupons import Coupon, CouponStatusEnum
     from hub.schema.earning import EarnBreakdownEntry
-    from hub.schema.lifecycle import PointsExpiry
+    from hub.schema.lifecycle.expiry import PointsExpiry
     from hub.schema.referrals import Referral
     from hub.schema.tiers import TierChange, TierLadder, TierStatus
     from hub.schema.wallets import StoredValueWallet
@@ -325,9 +325,9 @@ class Membership(relay.Node):
         within_days: Annotated[
             int, strawberry.argument(description="The window: 1-3660 days from now.")
         ] = 365,
-    ) -> list[Annotated[PointsExpiry, strawberry.lazy("hub.schema.lifecycle")]]:
+    ) -> list[Annotated[PointsExpiry, strawberry.lazy("hub.schema.lifecycle.expiry")]]:
         from hub.resolvers.expiring import expiring_of
-        from hub.schema.lifecycle import expiring_list
+        from hub.schema.lifecycle.expiry import expiring_list
 
         return expiring_list(await expiring_of(self.model, within_days))  # type: ignore[return-value]
 

@@ -692,6 +692,44 @@ async def watch_expiring(c: Ctx, t: str | None) -> str:
     return outcome(await subscribe_first(c.app, c.schema, query, {"m": c.membership}, t))
 
 
+@scenario(POLICY["lapsed.list"])
+async def list_lapsed(c: Ctx, t: str | None) -> str:
+    query = "query($b: ID!) { lapsedMembers(brandId: $b, days: 30) { edges { node { balance } } } }"
+    return await _query(c, query, {"b": c.world.a.id}, t)
+
+
+async def _win_back(c: Ctx, t: str | None) -> dict:
+    input = {
+        "brandId": c.world.a.id,
+        "days": 3000,
+        "points": 1,
+        "reason": "We miss you",
+        "idempotencyKey": f"authz-{next(_n)}",
+    }
+    body = await c.api.gql(
+        "mutation($i: StartWinBackInput!) { startWinBack(input: $i) { userErrors { code } bulkGrant { job { id } } } }",
+        {"i": input},
+        t,
+    )
+    return body
+
+
+@scenario(POLICY["lapsed.winBack"])
+async def start_win_back(c: Ctx, t: str | None) -> str:
+    body = await _win_back(c, t)
+    if body.get("errors"):
+        return outcome(body)
+    errors = body["data"]["startWinBack"]["userErrors"]
+    return errors[0]["code"] if errors else "OK"
+
+
+@scenario(POLICY["lapsed.response"])
+async def win_back_response(c: Ctx, t: str | None) -> str:
+    job = (await _win_back(c, c.world.a.hq))["data"]["startWinBack"]["bulkGrant"]["job"]["id"]
+    query = "query($j: ID!) { winBackResponse(jobId: $j) { recipients rateBasisPoints } }"
+    return await _query(c, query, {"j": job}, t)
+
+
 @scenario(POLICY["lifecycle.readSettings"])
 async def read_lifecycle_settings(c: Ctx, t: str | None) -> str:
     query = "query($b: ID!) { lifecycleSettings(brandId: $b) { transfersEnabled } }"

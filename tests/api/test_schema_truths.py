@@ -192,3 +192,28 @@ async def test_a_balance_event_names_its_transaction_without_posing_as_it(
         world.a.hq,
     )
     assert fetched["node"] == {"__typename": "LedgerTransaction", "id": earned["transaction"]["id"]}
+
+
+COUPONS = """query($id: ID!, $after: String) { node(id: $id) { ... on Membership {
+  coupons(status: AVAILABLE, first: 2, after: $after) { edges { cursor node { id } }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } } }"""
+
+
+async def test_page_info_of_a_filtered_list(api: Api, world: World) -> None:
+    """Coupons page by their own SQL, filtered by status: what precedes a page is counted in the filter."""
+    from tests.spending.support import issue, template
+
+    membership, _, member = await world.enroll()
+    made = await template(world)
+    assert (await issue(world, made["id"], membership, count=3))["userErrors"] == []
+    first = (await api.data(COUPONS, {"id": membership}, member))["node"]["coupons"]
+    assert [first["pageInfo"][k] for k in ("hasNextPage", "hasPreviousPage")] == [True, False]
+    assert first["pageInfo"]["startCursor"] == first["edges"][0]["cursor"]
+    after = first["pageInfo"]["endCursor"]
+    second = (await api.data(COUPONS, {"id": membership, "after": after}, member))["node"]["coupons"]
+    assert len(second["edges"]) == 1
+    assert [second["pageInfo"][k] for k in ("hasNextPage", "hasPreviousPage")] == [False, True]
+    # Only coupons of the filter count: no USED coupon precedes any cursor of this membership.
+    used = COUPONS.replace("status: AVAILABLE", "status: USED")
+    none = (await api.data(used, {"id": membership, "after": after}, member))["node"]["coupons"]
+    assert none["edges"] == [] and none["pageInfo"]["hasPreviousPage"] is False

@@ -10,6 +10,8 @@ with a large ledger first and uses its members), then runs the phases named by `
 - ``balance``, ``history``, ``earn``: one operation alone, closed loop;
 - ``earn_lines``, then ``earn_rules``: purchases with three lines each, before and after HQ writes 20
   earn rules of every kind (run them last: the rules stay);
+- ``member_page``, ``memberships_page``: HQ's page of 100 memberships with phone, tier, points, last
+  purchase and its store: the reports' member list, and the Relay list of memberships;
 - ``watchers``: ``--watchers`` websocket subscriptions spread over the members while the mix runs
   closed loop: each event's delay from its commit, and a count proving none was lost.
 
@@ -59,6 +61,16 @@ HISTORY = (
     "query($id: ID!) { node(id: $id) { ... on Membership { history(first: 20) {"
     " edges { node { sequence delta balanceAfter createdAt } } pageInfo { hasNextPage endCursor } } } } }"
 )
+# The HQ member page (issue 11): 100 memberships with balance, tier, last purchase and its store; the
+# reports' member list (one statement for the page), and the older Relay list of memberships beside it.
+MEMBER_PAGE = (
+    "query($b: ID!) { reports(brandId: $b) { memberList(first: 100) { edges { node {"
+    " phone tier points lastPurchaseAt lastPurchaseStore { name } } } } } }"
+)
+MEMBERSHIPS_PAGE = (
+    "query($b: ID!) { memberships(brandId: $b, first: 100) { edges { node {"
+    " phone tier points { available } lastPurchaseAt lastPurchaseStore { name } } } } }"
+)
 # Constant query texts with variables, so that the server's parser and validation caches can hit.
 QUERIES = {
     "typename": ("{ __typename }", "__typename"),
@@ -67,7 +79,11 @@ QUERIES = {
     "balance": ("query($p: String!) { memberByPhone(phone: $p) { points { available } } }", "memberByPhone"),
     "redeem": (mutation("redeemPoints", "balance"), "redeemPoints"),
     "history": (HISTORY, "node"),
+    "member_page": (MEMBER_PAGE, "reports"),
+    "memberships_page": (MEMBERSHIPS_PAGE, "memberships"),
 }
+# HQ's phases, with the HQ key.
+HQ_OPS = {"member_page", "memberships_page"}
 LINE_KINDS = [
     ("fresh", ""),
     ("dairy", ""),
@@ -355,6 +371,7 @@ def summary(rows: Rows, elapsed: float) -> dict[str, dict[str, Any]]:
 class Bench:
     def __init__(self, pool: Pool, seed: int) -> None:
         self.pool, self.rng, self.store_key = pool, random.Random(seed), ""
+        self.hq_key, self.brand_id = "", ""
         self.run_id, self.counter = f"r{time.time_ns()}", 0
         self.members: list[tuple[str, str]] = []  # (membership global id, phone)
         self.mix = [("earn", 0.6), ("balance", 0.3), ("redeem", 0.1)]
@@ -422,11 +439,15 @@ class Bench:
             return {"in": {**base, "points": self.rng.randint(1, 5), "reason": "bench"}}
         if op == "history":
             return {"id": mid}
+        if op in HQ_OPS:
+            return {"b": self.brand_id}
         return {"p": phone} if op == "balance" else {}
 
     async def op(self, op: str, started: float, rows: Rows) -> None:
         """Send one request; record its latency and outcome: ok, insufficient (points) or error."""
         (query, field), key = QUERIES[op], None if op == "typename" else self.store_key
+        if op in HQ_OPS:
+            key = self.hq_key
         try:
             status, body = await self.pool.call(query, self.variables(op), key)
             result = (body.get("data") or {}).get(field)
@@ -795,6 +816,7 @@ async def run(args: argparse.Namespace, url: str, hub_pgid: int | None, platform
                 "createApiKey", "secret", platform_key, role="BRAND", brandId=brand_id["brandId"]
             )
         )["secret"]
+        bench.hq_key, bench.brand_id = hq_key, brand_id["brandId"]
         print(f"{len(bench.members)} members ready in {time.perf_counter() - t:.1f} s", flush=True)
         for i, name in enumerate(args.phases):
             if name == "watchers" and not args.watchers:

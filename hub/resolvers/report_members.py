@@ -72,7 +72,8 @@ class MemberPage:
 def encode_cursor(value: Any, pk: int) -> str:
     if isinstance(value, datetime):
         value = value.isoformat()
-    return base64.urlsafe_b64encode(json.dumps([value, pk]).encode()).decode()
+    text = f"[{value},{pk}]" if isinstance(value, int) else json.dumps([value, pk])
+    return base64.urlsafe_b64encode(text.encode()).decode()
 
 
 def decode_cursor(cursor: str, order: MemberListOrder) -> tuple[Any, int]:

@@ -107,6 +107,19 @@ async def test_a_key_with_the_personal_data_permission_sees_phones_in_full(world
     assert [f"{p[3:6]}****{p[-4:]}" for p in phones] == hidden
 
 
+def test_the_member_lists_phone_shortcut_says_what_hub_privacy_says() -> None:
+    from hub.auth import Principal
+    from hub.domain import KeyScope, Role
+    from hub.privacy import phone_for
+    from hub.schema.reports import shown_phone
+
+    hq = Principal(Role.BRAND, brand_id=1)
+    full = Principal(Role.BRAND, brand_id=1, scopes=frozenset({KeyScope.PERSONAL_DATA}))
+    for digits in ("8613800138000", "8619912345678", "447911123456", "85291234567", "8610123"):
+        for principal in (hq, full):
+            assert shown_phone(principal, digits) == phone_for(principal, digits), digits
+
+
 async def test_filters(world: World, crowd: dict) -> None:
     brand = crowd["brand"]
     gold = await _pages(world.api, brand, 100, f={"tier": "gold"})

@@ -102,22 +102,42 @@ def _as_datetime(value: Any) -> datetime:
 
 # --- the rollups ------------------------------------------------------------------------------------
 
-_GROUP = "store_id, kind, asset, asset_code, account_kind"
+_KEYS = "kind, asset, asset_code, account_kind"
 _SUMS = "SUM(credit) AS credit, SUM(debit) AS debit, SUM(count) AS count, SUM(purchases) AS purchases,"
 _SUMS += " SUM(sales_fen) AS sales_fen"
 # Points on the brand's issuance and burn accounts, and the transactions' own rows.
 _WANTED = "(account_kind = '' OR (asset = 'points' AND account_kind IN ('issuance', 'burn')))"
-ROLLUP_QUERY = (
-    f"SELECT day, NULL AS at, {_GROUP}, {_SUMS} FROM report_day"
-    f" WHERE brand_id = ? AND day >= ? AND day <= ? AND {_WANTED} GROUP BY day, {_GROUP}"
-    f" UNION ALL SELECT NULL, at, {_GROUP}, {_SUMS} FROM report_delta"
-    f" WHERE brand_id = ? AND at >= ? AND at < ? AND {_WANTED} GROUP BY at, {_GROUP}"
-)
+# The first day of a folded day's period, computed by the database: a year by month is then a few dozen
+# rows, whatever the number of days, stores and shards folded.
+_PERIOD_START = {
+    (True, ReportPeriod.DAY): "day",
+    (True, ReportPeriod.WEEK): "CAST(date_trunc('week', day) AS date)",
+    (True, ReportPeriod.MONTH): "CAST(date_trunc('month', day) AS date)",
+    (False, ReportPeriod.DAY): "day",
+    (
+        False,
+        ReportPeriod.WEEK,
+    ): "date(day, '-' || ((CAST(strftime('%w', day) AS INTEGER) + 6) % 7) || ' days')",
+    (False, ReportPeriod.MONTH): "strftime('%Y-%m-01', day)",
+}
+
+
+def rollup_query(postgres: bool, period: ReportPeriod, by_store: bool) -> str:
+    """Folded days summed per period (and store), then the deltas not folded yet, in one statement."""
+    start = _PERIOD_START[(postgres, period)]
+    store, grouped = ("store_id", "store_id, ") if by_store else ("0", "")
+    return (
+        f"SELECT {start} AS day, NULL AS at, {store} AS store_id, {_KEYS}, {_SUMS} FROM report_day"
+        f" WHERE brand_id = ? AND day >= ? AND day <= ? AND {_WANTED}"
+        f" GROUP BY {start}, {grouped}{_KEYS}"
+        f" UNION ALL SELECT NULL, at, store_id, {_KEYS}, {_SUMS} FROM report_delta"
+        f" WHERE brand_id = ? AND at >= ? AND at < ? AND {_WANTED} GROUP BY at, store_id, {_KEYS}"
+    )
 
 
 @dataclass(frozen=True)
 class RollupRow:
-    day: date  # brand-local
+    day: date  # brand-local: a delta's day, or the first day of a folded period
     store_id: int | None
     kind: str
     asset: str
@@ -128,14 +148,21 @@ class RollupRow:
     count: int
     purchases: int
     sales_fen: int
+    folded: bool = False  # summed per period by the database, within the range already
 
 
-async def rollup_rows(brand: Brand, first: date, last: date) -> list[RollupRow]:
-    """The brand's rollup rows of the days ``first`` to ``last`` (brand-local), folded or not."""
+async def rollup_rows(
+    brand: Brand,
+    first: date,
+    last: date,
+    period: ReportPeriod = ReportPeriod.DAY,
+    by_store: bool = True,
+) -> list[RollupRow]:
+    """The brand's rollups of the days ``first`` to ``last`` (brand-local), folded or not."""
     zone = ZoneInfo(brand.timezone)
     start, end = local_bounds(zone, first, last)
     rows = await fetch(
-        ROLLUP_QUERY,
+        rollup_query(_postgres(), period, by_store),
         [
             brand.id,
             _day_param(first),
@@ -147,7 +174,8 @@ async def rollup_rows(brand: Brand, first: date, last: date) -> list[RollupRow]:
     )
     out = []
     for r in rows:
-        day = _as_date(r["day"]) if r["day"] is not None else local_day(zone, _as_datetime(r["at"]))
+        folded = r["day"] is not None
+        day = _as_date(r["day"]) if folded else local_day(zone, _as_datetime(r["at"]))
         out.append(
             RollupRow(
                 day=day,
@@ -161,6 +189,7 @@ async def rollup_rows(brand: Brand, first: date, last: date) -> list[RollupRow]:
                 count=int(r["count"]),
                 purchases=int(r["purchases"]),
                 sales_fen=int(r["sales_fen"]),
+                folded=folded,
             )
         )
     return out
@@ -234,7 +263,7 @@ def summarise(
             out[(start, None)] = Activity(start, period_last_day(start, period))
         start = period_last_day(start, period) + timedelta(days=1)
     for row in rows:
-        if not first <= row.day <= last or (row.asset not in ("", Asset.POINTS)):
+        if not (row.folded or first <= row.day <= last) or row.asset not in ("", Asset.POINTS):
             continue
         begins = period_start(row.day, period)
         store = row.store_id if by_store else None
@@ -262,7 +291,8 @@ async def brand_activity(
     brand: Brand, first: date, last: date, period: ReportPeriod, by_store: bool
 ) -> list[Activity]:
     check_range(first, last)
-    return summarise(await rollup_rows(brand, first, last), first, last, period, by_store)
+    rows = await rollup_rows(brand, first, last, period, by_store)
+    return summarise(rows, first, last, period, by_store)
 
 
 # --- liability --------------------------------------------------------------------------------------

@@ -70,12 +70,67 @@ async def _timed(fn: Any, runs: int) -> tuple[float, Any]:
     return statistics.median(took), result
 
 
-async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from hub import db
+async def time_reports(database_url: str, brand_id: int, runs: int) -> dict[str, Any]:
+    """The monthly report from the rollups and the same from the postings (the ``hub`` connection is
+    open): median seconds, and the points issued each says."""
     from hub.domain import ReportPeriod
     from hub.models import Brand
-    from hub.resolvers import report_rollup, reports
+    from hub.resolvers import reports
 
+    brand = await Brand.get(id=brand_id)
+    report_seconds, months = await _timed(
+        lambda b=brand: reports.brand_activity(  # type: ignore[misc]
+            b, date(YEAR, 1, 1), date(YEAR, 12, 31), ReportPeriod.MONTH, False
+        ),
+        runs,
+    )
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        direct_seconds, rows = await _timed(
+            lambda c=conn, b=brand_id: c.fetch(FROM_POSTINGS, b),  # type: ignore[misc]
+            3,
+        )
+        postings = await conn.fetchval(
+            "SELECT COUNT(*) FROM posting p JOIN ledger_transaction t ON t.id = p.transaction_id"
+            " WHERE t.brand_id = $1",
+            brand_id,
+        )
+    finally:
+        await conn.close()
+    issued = sum(a.issued for a in months)
+    from_postings = -sum(r["amount"] for r in rows if r["account_kind"] == "issuance")
+    if issued != from_postings:
+        raise SystemExit(f"the report says {issued} points issued, the postings {from_postings}")
+    return {
+        "brand": brand_id,
+        "postings": postings,
+        "monthly_report_ms": round(report_seconds * 1000, 2),
+        "from_postings_ms": round(direct_seconds * 1000, 1),
+        "points_issued": issued,
+    }
+
+
+async def time_only(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Time the reports of every brand already in the database (a run before loaded them)."""
+    from hub import db
+
+    await db.init_db(args.database_url)
+    try:
+        rows = await db.fetch("SELECT id FROM brand ORDER BY id")
+        results = [await time_reports(args.database_url, int(r["id"]), args.runs) for r in rows]
+    finally:
+        await db.close_db()
+    for result in results:
+        print(json.dumps(result), flush=True)
+    return results
+
+
+async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from hub import db
+    from hub.resolvers import report_rollup
+
+    if args.time_only:
+        return await time_only(args)
     await recreate_database(args.database_url)
     results = []
     for size in args.sizes:
@@ -95,38 +150,17 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             started = time.perf_counter()
             folded = await report_rollup.fold_all(20_000)
             fold_seconds = time.perf_counter() - started
-            brand = await Brand.get(id=brand_id)
             days = await db.fetch("SELECT COUNT(*) AS n FROM report_day WHERE brand_id = ?", [brand_id])
-
-            report_seconds, months = await _timed(
-                lambda b=brand: reports.brand_activity(  # type: ignore[misc]
-                    b, date(YEAR, 1, 1), date(YEAR, 12, 31), ReportPeriod.MONTH, False
-                ),
-                args.runs,
-            )
-            conn = await asyncpg.connect(asyncpg_dsn(args.database_url))
-            try:
-                direct_seconds, rows = await _timed(
-                    lambda c=conn, b=brand_id: c.fetch(FROM_POSTINGS, b),  # type: ignore[misc]
-                    3,
-                )
-            finally:
-                await conn.close()
+            timed = await time_reports(args.database_url, brand_id, args.runs)
         finally:
             await db.close_db()
-        issued = sum(a.issued for a in months)
-        from_postings = -sum(r["amount"] for r in rows if r["account_kind"] == "issuance")
-        if issued != from_postings:
-            raise SystemExit(f"the report says {issued} points issued, the postings {from_postings}")
         result = {
             "postings": size,
             "preload_and_backfill_s": round(loaded, 1),
             "deltas_folded": folded,
             "fold_s": round(fold_seconds, 2),
             "report_day_rows": int(days[0]["n"]),
-            "monthly_report_ms": round(report_seconds * 1000, 2),
-            "from_postings_ms": round(direct_seconds * 1000, 1),
-            "points_issued": issued,
+            **timed,
         }
         print(json.dumps(result), flush=True)
         results.append(result)
@@ -138,6 +172,7 @@ def main() -> int:
     p.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/hub_bench_report_scale")
     p.add_argument("--sizes", default="10000,10000000", help="postings per brand, comma-separated")
     p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--time-only", action="store_true", help="time the brands a run before loaded")
     args = p.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
     results = asyncio.run(run(args))

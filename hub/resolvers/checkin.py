@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
 
 from hub import policy
 from hub.auth import Principal
@@ -49,7 +50,7 @@ from hub.models import (
     Membership,
     TransactionKind,
 )
-from hub.resolvers import access
+from hub.resolvers import access, change_log
 
 CLAIM_SCOPE = "checkin"
 MAX_POINTS = 1_000_000  # per check-in part (daily, one bonus)
@@ -131,22 +132,28 @@ async def set_program(
     cycle_days: int | None,
 ) -> CheckInProgram:
     """HQ sets (or replaces) its brand's check-in rewards; they apply to check-ins from now on."""
-    brand = await access.get_brand(principal, policy.SET_CHECK_IN_PROGRAM, brand_id)
+    p = policy.require(principal, policy.SET_CHECK_IN_PROGRAM)
+    brand = await access.get_brand(p, policy.SET_CHECK_IN_PROGRAM, brand_id)
     daily, bonuses, cycle = _rewards(daily_points, streak_bonuses, cycle_days)
     values = {"enabled": enabled, "daily_points": daily, "streak_bonuses": bonuses, "cycle_days": cycle}
 
     async def save() -> CheckInProgram:
-        program, created = await CheckInProgram.get_or_create(defaults=values, brand_id=brand.id)
-        if not created:
-            await program.update_from_dict(values).save()
+        async with in_transaction() as conn:
+            program = await CheckInProgram.get_or_none(brand_id=brand.id, using_db=conn)
+            before = change_log.snapshot(program, list(values))
+            if program is None:
+                program = await CheckInProgram.create(brand_id=brand.id, **values, using_db=conn)
+            else:
+                await program.update_from_dict(values).save(using_db=conn)
+            await change_log.record(
+                p, policy.SET_CHECK_IN_PROGRAM, program, before=before, after=values, using_db=conn
+            )
         return program
 
     try:
         return await with_retries(save)
     except IntegrityError:  # two HQ consoles created it at once: the later write stands
-        program = await CheckInProgram.get(brand_id=brand.id)
-        await program.update_from_dict(values).save()
-        return program
+        return await with_retries(save)
 
 
 async def get_program(principal: Principal | None, brand_id: int) -> CheckInProgram | None:

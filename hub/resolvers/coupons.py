@@ -21,6 +21,7 @@ from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
 
 from hub import policy
 from hub.auth import Principal
@@ -34,7 +35,7 @@ from hub.ledger.engine import LedgerWriter
 from hub.ledger.idempotency import claim
 from hub.ledger.sql import as_datetime
 from hub.models import Asset, Brand, CouponTemplate, Membership, Store, TransactionKind
-from hub.resolvers import access
+from hub.resolvers import access, change_log
 from hub.resolvers import validation as v
 from hub.resolvers.claims import submit_once
 
@@ -157,7 +158,8 @@ async def create_template(
 ) -> tuple[CouponTemplate, bool]:
     """HQ defines a coupon template. The code is its natural key: sending the same template again
     answers the existing one (created=False); another template with a taken code is ALREADY_EXISTS."""
-    brand = await access.get_brand(principal, policy.MANAGE_COUPONS, brand_id)
+    p = policy.require(principal, policy.MANAGE_COUPONS)
+    brand = await access.get_brand(p, policy.MANAGE_COUPONS, brand_id)
     code = v.text(code, "code", max_length=32)
     if not ASSET_CODE.fullmatch(code):
         raise InvalidInput(
@@ -170,7 +172,13 @@ async def create_template(
     existing = await CouponTemplate.get_or_none(brand_id=brand.id, code=code)
     if existing is None:
         try:
-            return await CouponTemplate.create(brand_id=brand.id, code=code, name=name, **fields), True
+            async with in_transaction() as conn:
+                made = await CouponTemplate.create(
+                    brand_id=brand.id, code=code, name=name, **fields, using_db=conn
+                )
+                after = {"code": code, "name": name, **fields}
+                await change_log.record(p, policy.MANAGE_COUPONS, made, after=after, using_db=conn)
+            return made, True
         except IntegrityError:  # created at the same moment by a retry of this request
             existing = await CouponTemplate.get(brand_id=brand.id, code=code)
     if _same(existing, name, fields):
@@ -195,7 +203,9 @@ async def update_template(
 ) -> CouponTemplate:
     """HQ changes how a template's coupons are offered. What a coupon takes off and its validity are
     fixed once created (coupons already issued carry them); fields left out keep their value."""
-    template = await get_template(principal, policy.MANAGE_COUPONS, template_id, "templateId")
+    p = policy.require(principal, policy.MANAGE_COUPONS)
+    template = await get_template(p, policy.MANAGE_COUPONS, template_id, "templateId")
+    before = change_log.snapshot(template, TEMPLATE_OFFER)
     if name is not None:
         template.name = v.text(name, "name", max_length=100)
     if active is not None:
@@ -213,8 +223,15 @@ async def update_template(
     if quantity is not UNSET:
         # A quantity below what was already issued only stops further issues.
         template.quantity = None if quantity is None else _amount(quantity, "quantity", minimum=1)
-    await template.save()
+    async with in_transaction() as conn:
+        await template.save(using_db=conn)
+        after = change_log.snapshot(template, TEMPLATE_OFFER)
+        await change_log.record(p, policy.MANAGE_COUPONS, template, before=before, after=after, using_db=conn)
     return template
+
+
+# What update_template may change, as the change log keeps it.
+TEMPLATE_OFFER = ("name", "active", "points_price", "store_ids", "quantity")
 
 
 def templates(principal: Principal | None, brand_id: int | None = None) -> QuerySet[CouponTemplate]:

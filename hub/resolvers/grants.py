@@ -26,7 +26,7 @@ from hub.ledger.audit import Violation
 from hub.ledger.idempotency import claim
 from hub.ledger.policy import policy as asset_policy
 from hub.models import AccountKind, Asset, GrantPlan, Job, JobStatus
-from hub.resolvers import access, segments
+from hub.resolvers import access, change_log, segments
 from hub.resolvers import validation as v
 from hub.resolvers.segments import Segment
 from hub.worker import store
@@ -113,6 +113,9 @@ async def start_bulk_grant(
     )
     if created and broker is not None:
         await publish_progress(broker, job)
+    # The change log keeps bulk grants beside manual adjustments (once, across retries of the request).
+    subject = change_log.Subject("Job", job.id, brand.id)
+    await change_log.record_once(p, policy.START_BULK_GRANT, subject, after={"name": name, **params})
     return await _with_plan(job), created
 
 

@@ -28,6 +28,7 @@ from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
 
 from hub import policy
 from hub.auth import Principal
@@ -41,7 +42,7 @@ from hub.ledger.engine import LedgerWriter
 from hub.ledger.idempotency import claim
 from hub.ledger.sql import as_json
 from hub.models import AccountKind, EngagementEvent, EngagementEventReward, Membership, TransactionKind
-from hub.resolvers import access
+from hub.resolvers import access, change_log
 from hub.resolvers import validation as v
 from hub.resolvers.checkin import brand_day
 
@@ -132,7 +133,8 @@ async def create_event(
     limit_per_member: int = 1,
     limit_period: LimitPeriod = LimitPeriod.TOTAL,
 ) -> EngagementEvent:
-    brand = await access.get_brand(principal, policy.DEFINE_EVENT, brand_id)
+    p = policy.require(principal, policy.DEFINE_EVENT)
+    brand = await access.get_brand(p, policy.DEFINE_EVENT, brand_id)
     values: dict[str, Any] = {
         "code": _code(code),
         "name": v.text(name, "name", max_length=100),
@@ -140,8 +142,15 @@ async def create_event(
         "limit_per_member": _limit(limit_per_member),
         "limit_period": LimitPeriod(limit_period),
     }
+
+    async def create() -> EngagementEvent:
+        async with in_transaction() as conn:
+            event = await EngagementEvent.create(brand_id=brand.id, **values, using_db=conn)
+            await change_log.record(p, policy.DEFINE_EVENT, event, after=values, using_db=conn)
+        return event
+
     try:
-        return await with_retries(lambda: EngagementEvent.create(brand_id=brand.id, **values))
+        return await with_retries(create)
     except IntegrityError:
         raise DomainError(
             ErrorCode.ALREADY_EXISTS, "This brand already has an event with that code.", "code"
@@ -160,7 +169,9 @@ async def update_event(
 ) -> EngagementEvent:
     """HQ changes an event; fields left out keep their value. Rewards already given stay as they were.
     A new limit applies to reports from now on (a changed period starts counting afresh)."""
-    event = await get_event(principal, event_id, policy.DEFINE_EVENT)
+    p = policy.require(principal, policy.DEFINE_EVENT)
+    event = await get_event(p, event_id, policy.DEFINE_EVENT)
+    before = change_log.snapshot(event, EVENT_FIELDS)
     if name is not None:
         event.name = v.text(name, "name", max_length=100)
     if points is not None:
@@ -171,8 +182,15 @@ async def update_event(
         event.limit_period = LimitPeriod(limit_period)
     if active is not None:
         event.active = active
-    await event.save()
+    async with in_transaction() as conn:
+        await event.save(using_db=conn)
+        after = change_log.snapshot(event, EVENT_FIELDS)
+        await change_log.record(p, policy.DEFINE_EVENT, event, before=before, after=after, using_db=conn)
     return event
+
+
+# What update_event may change, as the change log keeps it.
+EVENT_FIELDS = ("name", "points", "limit_per_member", "limit_period", "active")
 
 
 # --- reporting ---------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from hub.db import sql, with_retries
 from hub.domain import EarnRuleKind
 from hub.errors import InvalidInput, NotFound
 from hub.models import Brand, EarnRule, EarnRuleVersion, Store
-from hub.resolvers import access
+from hub.resolvers import access, change_log
 from hub.resolvers import validation as v
 from hub.resolvers.earn_rules import RuleInput, validate
 
@@ -62,7 +62,12 @@ async def _checked(brand_id: int, kind: EarnRuleKind, rule: RuleInput) -> tuple[
 
 
 async def _write(
-    principal: Principal, brand_id: int, rule: EarnRule | None, kind: EarnRuleKind, fields: dict
+    principal: Principal,
+    brand_id: int,
+    rule: EarnRule | None,
+    kind: EarnRuleKind,
+    fields: dict,
+    change: str,
 ) -> RuleWrite:
     async def write() -> RuleWrite:
         async with in_transaction() as conn:
@@ -80,6 +85,8 @@ async def _write(
                 using_db=conn,
                 **fields,
             )
+            after = {"change": change, "kind": kind, "version": version.version, **fields}
+            await change_log.record(principal, policy.MANAGE_EARN_RULES, target, after=after, using_db=conn)
             return RuleWrite(target, version)
 
     return await with_retries(write)
@@ -103,7 +110,7 @@ async def create_rule(
         "position": rule.position,
         "spec": spec,
     }
-    return await _write(p, brand.id, None, kind, fields)
+    return await _write(p, brand.id, None, kind, fields, "create")
 
 
 async def update_rule(
@@ -120,7 +127,7 @@ async def update_rule(
         "position": rule.position,
         "spec": spec,
     }
-    return await _write(p, target.brand_id, target, EarnRuleKind(target.kind), fields)
+    return await _write(p, target.brand_id, target, EarnRuleKind(target.kind), fields, "update")
 
 
 async def retire_rule(
@@ -138,7 +145,7 @@ async def retire_rule(
         "position": last.position,
         "spec": last.spec,
     }
-    return await _write(p, target.brand_id, target, EarnRuleKind(target.kind), fields)
+    return await _write(p, target.brand_id, target, EarnRuleKind(target.kind), fields, "retire")
 
 
 async def rules_of(principal: Principal | None, brand_id: int) -> QuerySet[EarnRule]:

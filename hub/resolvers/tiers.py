@@ -35,7 +35,7 @@ from hub.domain import TierBasis, TierDirection, TierDowngrade, TierWindow
 from hub.errors import InvalidInput
 from hub.events.broker import RESYNC, LocalBroker
 from hub.models import BASE_TIER, Brand, Membership, Tier, TierChange, TierLadder
-from hub.resolvers import access
+from hub.resolvers import access, change_log
 from hub.resolvers import validation as v
 from hub.resolvers.earn_rules import TIER_CODE
 from hub.resolvers.earning import BrandCache
@@ -165,7 +165,8 @@ async def set_tier_ladder(
 ) -> Ladder:
     """HQ replaces its brand's ladder. Members keep their tier; a tier some member holds cannot be
     removed. A new ladder's first review is at the end of the current period."""
-    brand = await access.get_brand(principal, policy.SET_TIER_LADDER, brand_id)
+    p = policy.require(principal, policy.SET_TIER_LADDER)
+    brand = await access.get_brand(p, policy.SET_TIER_LADDER, brand_id)
     if not 1 <= len(steps) <= MAX_TIERS:
         raise InvalidInput(f"Between 1 and {MAX_TIERS} tiers above the base tier.", "tiers")
     codes = [s.code for s in steps]
@@ -195,6 +196,7 @@ async def set_tier_ladder(
                 sql(conn, "UPDATE brand SET rules_version = rules_version + 1 WHERE id = ?"), [brand.id]
             )
             ladder = await TierLadder.get_or_none(brand_id=brand.id, using_db=conn)
+            before = await _ladder_record(brand.id, ladder, conn)
             if ladder is None:
                 ladder = TierLadder(brand_id=brand.id)
                 draft = Ladder(brand.id, basis, window, rolling, downgrade, (), brand.timezone)
@@ -221,12 +223,27 @@ async def set_tier_ladder(
                         threshold=s.threshold,
                         using_db=conn,
                     )
+            after = await _ladder_record(brand.id, ladder, conn)
+            await change_log.record(
+                p, policy.SET_TIER_LADDER, brand, before=before, after=after, using_db=conn
+            )
 
     await with_retries(write)
     refreshed = await Brand.get(id=brand.id)
     ladder = await LADDERS.get(refreshed)
     assert ladder is not None
     return ladder
+
+
+async def _ladder_record(brand_id: int, ladder: TierLadder | None, conn: Any) -> dict | None:
+    """A ladder as the change log keeps it (hub/resolvers/change_log.py)."""
+    if ladder is None:
+        return None
+    tiers = await Tier.filter(brand_id=brand_id).using_db(conn).order_by("threshold")
+    return {
+        **(change_log.snapshot(ladder, ("basis", "window", "rolling_days", "downgrade")) or {}),
+        "tiers": [{"code": t.code, "name": t.name, "threshold": t.threshold} for t in tiers],
+    }
 
 
 # --- qualification ----------------------------------------------------------------------------------

@@ -131,3 +131,96 @@ async def test_hq_reads_its_brand_and_the_platform_reads_all(api: Api, world: Wo
     )
     denied = await api.gql(LOG, {"b": None, "a": None, "f": 1, "after": None}, world.a.store)
     assert denied["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
+
+
+async def test_every_domain_s_configuration_changes_are_recorded(api: Api) -> None:
+    world = await make_world(api)
+    hq, brand = world.a.hq, world.a.id
+
+    async def ok(name: str, input: dict, fields: str) -> dict:
+        out = await api.mutate(name, input, hq, fields)
+        assert out["userErrors"] == [], (name, out)
+        return out
+
+    rule = {"name": "double", "multiplierNumerator": 2, "multiplierDenominator": 1}
+    created = await ok(
+        "createEarnRule", {"brandId": brand, "kind": "MULTIPLIER", "rule": rule}, "rule { id }"
+    )
+    rule_id = created["rule"]["id"]
+    await ok("updateEarnRule", {"ruleId": rule_id, "rule": {**rule, "multiplierNumerator": 3}}, "rule { id }")
+    await ok("retireEarnRule", {"ruleId": rule_id}, "rule { id }")
+    ladder = {"basis": "POINTS", "window": "CALENDAR_YEAR", "downgrade": "NONE"}
+    await ok(
+        "setTierLadder",
+        {"brandId": brand, **ladder, "tiers": [{"code": "silver", "name": "Silver", "threshold": 10}]},
+        "ladder { basis }",
+    )
+    await ok(
+        "setTierLadder",
+        {"brandId": brand, **ladder, "tiers": [{"code": "silver", "name": "Silver", "threshold": 20}]},
+        "ladder { basis }",
+    )
+    template = {
+        "brandId": brand,
+        "code": "tenoff",
+        "name": "¥1 off",
+        "kind": "AMOUNT_OFF",
+        "amountOffFen": 100,
+        "pointsPrice": 5,
+    }
+    made = await ok("createCouponTemplate", template, "template { id }")
+    await ok("createCouponTemplate", template, "template { id }")  # the same again: nothing changes
+    await ok(
+        "updateCouponTemplate", {"templateId": made["template"]["id"], "active": False}, "template { id }"
+    )
+    program = {"brandId": brand, "dailyPoints": 1, "streakBonuses": [{"day": 7, "points": 5}]}
+    await ok("setCheckInProgram", program, "program { enabled }")
+    await ok("setCheckInProgram", {**program, "dailyPoints": 2}, "program { enabled }")
+    event = await ok(
+        "createEngagementEvent",
+        {"brandId": brand, "code": "survey", "name": "Survey", "points": 5},
+        "event { id }",
+    )
+    await ok("updateEngagementEvent", {"id": event["event"]["id"], "points": 8}, "event { id }")
+    grant = {
+        "brandId": brand,
+        "name": "Gift",
+        "reason": "gift",
+        "points": 1,
+        "segment": {"tiers": ["nobody"]},
+        "idempotencyKey": "g-1",
+    }
+    await ok("startBulkGrant", grant, "created")
+    await ok("startBulkGrant", grant, "created")  # a retry: recorded once
+
+    records = await _log(api, hq)
+    by_action: dict[str, list[dict]] = {}
+    for r in records:
+        by_action.setdefault(r["action"], []).append(r)
+    rules = by_action["earnRule.manage"]
+    assert [r["after"]["change"] for r in rules] == ["retire", "update", "create"]
+    assert [r["after"]["version"] for r in rules] == [3, 2, 1] and {r["subjectId"] for r in rules} == {
+        rule_id
+    }
+    tiers = by_action["tier.setLadder"]
+    assert [t["after"]["tiers"][0]["threshold"] for t in tiers] == [20, 10]
+    assert tiers[0]["before"]["tiers"][0]["threshold"] == 10 and tiers[1]["before"] is None
+    coupons = by_action["coupon.manageTemplates"]
+    assert (
+        len(coupons) == 2
+        and coupons[0]["before"]["active"] is True
+        and coupons[0]["after"]["active"] is False
+    )
+    assert coupons[1]["after"]["code"] == "tenoff" and coupons[1]["before"] is None
+    programs = by_action["checkin.configure"]
+    assert [p["after"]["daily_points"] for p in programs] == [2, 1] and programs[1]["before"] is None
+    assert programs[0]["before"]["daily_points"] == 1
+    events = by_action["event.define"]
+    assert [(e["before"] or {}).get("points") for e in events] == [5, None] and events[0]["after"][
+        "points"
+    ] == 8
+    grants = by_action["grant.start"]
+    assert len(grants) == 1 and grants[0]["subjectType"] == "Job" and grants[0]["after"]["points"] == 1
+    # Every record of this brand but the platform's (the brand, its HQ key) names the HQ key as its actor.
+    assert {r["actorKeyId"] for r in records if r["actorRole"] == "BRAND"} == {await _key_id(api, hq)}
+    assert {r["action"] for r in records if r["actorRole"] == "PLATFORM"} == {"brand.create", "key.create"}

@@ -1,5 +1,5 @@
 """The README's client recipes, run: relay-compiler and GraphQL Code Generator over schema.graphql, and
-Apollo Client with graphql-ws against a real hub process (examples/clients).
+Apollo Client and Relay's runtime with graphql-ws against a real hub process (examples/clients).
 
 Needs Node 20+ and npm; `npm ci` runs once per package-lock.json (its hash is stamped into
 node_modules). Without Node the tests skip, except under CI=true, where they fail."""
@@ -66,30 +66,38 @@ def test_codegen_maps_every_custom_scalar(node_modules: Path) -> None:
         assert line in types
 
 
-async def test_apollo_client_pages_caches_and_subscribes_against_a_hub(node_modules: Path) -> None:
+async def _node(script: str, env: dict[str, str]) -> dict:
+    """Run an example script; the last line it prints, as JSON."""
+    node = await asyncio.create_subprocess_exec(
+        shutil.which("node") or "node",
+        script,
+        cwd=EXAMPLE,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(node.communicate(), 120)
+    assert node.returncode == 0, (out + err).decode()
+    return dict(json.loads(out.decode().strip().splitlines()[-1]))
+
+
+async def test_apollo_and_relay_page_cache_and_subscribe_against_a_hub(node_modules: Path) -> None:
+    compiled = _run(node_modules / ".bin" / "relay-compiler")  # src/relay.mjs imports its artifacts
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
     async with live_hubs(1) as (hubs, env), httpx.AsyncClient(base_url=hubs[0].url) as http:
         world = await make_world(Api(http), create_platform_key(env))
         membership, _, member_token = await world.enroll()
         for n in range(3):
             await world.earn(membership, 1_000 * (n + 1), f"recipe-{n}")
-        node = await asyncio.create_subprocess_exec(
-            shutil.which("node") or "node",
-            "src/apollo.mjs",
-            cwd=EXAMPLE,
-            env={
-                **os.environ,
-                "HUB_HTTP_URL": hubs[0].url + "/graphql",
-                "HUB_WS_URL": hubs[0].ws_url,
-                "MEMBER_TOKEN": member_token,
-                "STORE_KEY": world.a.store,
-                "MEMBERSHIP_ID": membership,
-            },
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(node.communicate(), 120)
-        assert node.returncode == 0, (out + err).decode()
-        seen = json.loads(out.decode().strip().splitlines()[-1])
+        clients = {
+            "HUB_HTTP_URL": hubs[0].url + "/graphql",
+            "HUB_WS_URL": hubs[0].ws_url,
+            "MEMBER_TOKEN": member_token,
+            "STORE_KEY": world.a.store,
+            "MEMBERSHIP_ID": membership,
+        }
+
+        seen = await _node("src/apollo.mjs", clients)
         assert seen["mergedSequences"] == [3, 2, 1]
         assert seen["mergedPageInfo"]["hasNextPage"] is False
         assert seen["mergedPageInfo"]["hasPreviousPage"] is False
@@ -101,5 +109,11 @@ async def test_apollo_client_pages_caches_and_subscribes_against_a_hub(node_modu
             60 + 42,
         )
         assert event["transaction"]["kind"] == "EARN"
-        assert await world.balance(membership) == 102
+
+        seen = await _node("src/relay.mjs", clients)
+        assert seen["connectionRecords"] >= 1
+        assert seen["transactionRecordType"] == "LedgerTransaction"
+        assert (seen["event"]["sequence"], seen["event"]["delta"]) == (5, 25)
+
+        assert await world.balance(membership) == 102 + 25
         assert (await world.audit())["ok"]

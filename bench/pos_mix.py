@@ -12,6 +12,8 @@ with a large ledger first and uses its members), then runs the phases named by `
   earn rules of every kind (run them last: the rules stay);
 - ``member_page``, ``memberships_page``: HQ's page of 100 memberships with phone, tier, points, last
   purchase and its store: the reports' member list, and the Relay list of memberships;
+- ``checkout``: one bill paid with points (¥1), stored value (¥5) and cash, the cash earning points
+  (each member is first given stored value and points for it; compare with ``earn`` of the same run);
 - ``watchers``: ``--watchers`` websocket subscriptions spread over the members while the mix runs
   closed loop: each event's delay from its commit, and a count proving none was lost.
 
@@ -81,6 +83,7 @@ QUERIES = {
     "history": (HISTORY, "node"),
     "member_page": (MEMBER_PAGE, "reports"),
     "memberships_page": (MEMBERSHIPS_PAGE, "memberships"),
+    "checkout": (mutation("checkout", "pointsBalance"), "checkout"),
 }
 # HQ's phases, with the HQ key.
 HQ_OPS = {"member_page", "memberships_page"}
@@ -191,7 +194,11 @@ EARN_RULES: list[tuple[str, dict[str, Any]]] = [
     ("FIRST_PURCHASE_BONUS", {"name": "Welcome", "points": 50}),
     ("BIRTHDAY_BONUS", {"name": "Birthday", "points": 100, "birthday": "MONTH"}),
 ]
-OUTCOMES = {"": "ok", "INSUFFICIENT_POINTS": "insufficient"}  # by the first userError's code
+OUTCOMES = {
+    "": "ok",
+    "INSUFFICIENT_POINTS": "insufficient",
+    "INSUFFICIENT_BALANCE": "insufficient",
+}  # by the first userError's code
 AUDIT = "{ ledgerAudit { ok accounts transactions postings violations { check subject detail } } }"
 WATCH = (
     "subscription($m: ID!, $a: BigInt) { balanceChanged(membershipId: $m, afterSequence: $a)"
@@ -406,6 +413,27 @@ class Bench:
 
         self.members = list(await asyncio.gather(*(enroll(i) for i in range(n))))
 
+    async def prepare_checkout(self) -> None:
+        """Give every member stored value and points for many checkouts (¥10,000 each, 10,000 points)."""
+        sem = asyncio.Semaphore(20)
+
+        async def prepare(i: int, mid: str) -> None:
+            key = f"{self.run_id}-prep{i}"
+            async with sem:
+                await self.mutate(
+                    "topUpStoredValue",
+                    "bonusFen",
+                    self.store_key,
+                    membershipId=mid,
+                    amountFen=1_000_000,
+                    paymentReference=key,
+                    idempotencyKey=f"{key}-topup",
+                )
+                purchase = {"membershipId": mid, "amountFen": 1_000_000, "idempotencyKey": f"{key}-earn"}
+                await self.mutate("recordPurchase", "balance", self.store_key, **purchase)
+
+        await asyncio.gather(*(prepare(i, mid) for i, (mid, _) in enumerate(self.members)))
+
     async def write_rules(self, hq_key: str, brand_id: str) -> None:
         for kind, rule in EARN_RULES:
             await self.mutate("createEarnRule", "rule { id }", hq_key, brandId=brand_id, kind=kind, rule=rule)
@@ -437,6 +465,9 @@ class Bench:
             return {"in": {**base, "amountFen": sum(line["amountFen"] for line in lines), "lines": lines}}
         if op == "redeem":
             return {"in": {**base, "points": self.rng.randint(1, 5), "reason": "bench"}}
+        if op == "checkout":  # ¥1 in points, ¥5 in stored value, the rest (¥14-194) in cash
+            bill = self.rng.randint(2_000, 20_000)
+            return {"in": {**base, "billFen": bill, "pointsFen": 100, "storedValueFen": 500}}
         if op == "history":
             return {"id": mid}
         if op in HQ_OPS:
@@ -818,6 +849,7 @@ async def run(args: argparse.Namespace, url: str, hub_pgid: int | None, platform
         )["secret"]
         bench.hq_key, bench.brand_id = hq_key, brand_id["brandId"]
         print(f"{len(bench.members)} members ready in {time.perf_counter() - t:.1f} s", flush=True)
+        prepared = False
         for i, name in enumerate(args.phases):
             if name == "watchers" and not args.watchers:
                 continue
@@ -825,6 +857,9 @@ async def run(args: argparse.Namespace, url: str, hub_pgid: int | None, platform
             ops = {"ceiling": "typename", "mix_closed": "mix", "mix_open": "mix", "watchers": "mix"}.get(
                 name, name
             )
+            if name == "checkout" and not prepared:
+                await bench.prepare_checkout()
+                prepared = True
             if name == "earn_rules":  # the same purchases as earn_lines, once HQ has written 20 rules
                 await bench.write_rules(hq_key, brand_id["brandId"])
                 ops = "earn_lines"

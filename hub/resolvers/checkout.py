@@ -229,13 +229,13 @@ async def checkout(
     mine = AccountRef.member(brand.id, membership.id)
     probe = Command(TransactionKind.CHECKOUT, brand.id, (), the_claim, report=mine)
 
-    async def write() -> Outcome:
+    async def write() -> tuple[Outcome, wallets.Wallet]:
         coupon = await _coupon(p, policy.CHECKOUT, membership, coupon_id, bill_fen, bill, p.store_id)
         off = coupon.off_fen if coupon else 0
         cash = _tenders(bill_fen, off, points_fen, stored_value_fen)
-        rules = await spending_rules.rules_for(brand.id)
         used = 0
         if points_fen:
+            rules = await spending_rules.rules_for(brand.id)
             limit = points_limit(rules, brand, bill_fen, bill, off, None)
             if points_fen % rules.points_step_fen:
                 raise InvalidInput(f"Points pay in steps of {rules.points_step_fen} fen.", "pointsFen")
@@ -284,7 +284,7 @@ async def checkout(
 
             try:
                 outcome, _ = await post_earn(ledger, earn, build)
-                return outcome
+                return outcome, wallet
             except DomainError as error:
                 # A concurrent payment moved the wallet: read it again (a total it lacks fails in
                 # spend_legs, before anything is submitted).
@@ -292,11 +292,12 @@ async def checkout(
                     raise
         raise DomainError(ErrorCode.LIMIT_REACHED, "The wallet kept changing; try again.", "storedValueFen")
 
+    before: wallets.Wallet | None = None  # the wallet as the write read it (None: a replay)
     if await claimed(the_claim):
         outcome = await ledger.submit(probe)
     else:
         try:
-            outcome = await write()
+            outcome, before = await write()
         except DomainError:
             if not await claimed(the_claim):
                 raise
@@ -310,7 +311,10 @@ async def checkout(
         points_used=int(d.get("pointsUsed", 0)),
         points_earned=int(d.get("points", 0)),
         points_balance=outcome.report_balance or 0,
-        wallet=await wallets.wallet_of(membership.id),
+        # Right after the checkout, from its postings (a replay: as it is now).
+        wallet=wallets.wallet_after(outcome, membership, before)
+        if before is not None and not outcome.replayed
+        else await wallets.wallet_of(membership.id),
         cash_fen=int(d.get("cashFen", 0)),
         coupon_off_fen=int(d.get("couponOffFen", 0)),
         replayed=outcome.replayed,

@@ -235,7 +235,7 @@ class CheckoutPayload:
         default=None, description="Available points right after."
     )
     wallet: StoredValueWallet | None = strawberry.field(
-        default=None, description="The member's stored value now."
+        default=None, description="The stored value right after (a retry: as it is now)."
     )
 
 

@@ -112,6 +112,6 @@ async def test_concurrent_retries_create_exactly_once(api: Api, world: World) ->
     assert len({o["brand"]["id"] for o in outs}) == 1 and all(o["userErrors"] == [] for o in outs)
     assert await Brand.filter(name=brand["name"]).count() == 1
     # The one brand's accounts were created once (the whole platform may hold other tests' faults).
-    query = "query($b: ID) { ledgerAudit(brandId: $b) { ok violations { check } } }"
+    query = "query($b: ID) { ledgerAudit(brandId: $b) { ok violations { check subject detail } } }"
     audit = await api.data(query, {"b": outs[0]["brand"]["id"]}, world.platform)
     assert audit["ledgerAudit"]["ok"], audit

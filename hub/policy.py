@@ -87,6 +87,9 @@ FIND_MEMBER = _declare("member.findByPhone", {BRAND, STORE}, Scope.CALLER, "find
 LIST_MEMBERSHIPS = _declare("membership.list", ANY, Scope.MEMBERSHIP, "list memberships")
 READ_MEMBERSHIP = _declare("membership.read", ANY, Scope.MEMBERSHIP, "read a membership and its history")
 WATCH_BALANCE = _declare("membership.watch", ANY, Scope.MEMBERSHIP, "watch a membership's balance live")
+WATCH_BRAND_ACTIVITY = _declare(
+    "brand.watchActivity", {PLATFORM, BRAND}, Scope.BRAND, "watch every balance change of a brand live"
+)
 READ_TRANSACTION = _declare("transaction.read", ANY, Scope.MEMBERSHIP, "read a ledger transaction")
 EARN_POINTS = _declare("points.earn", {STORE}, Scope.MEMBERSHIP, "record a purchase that earns points")
 REDEEM_POINTS = _declare("points.redeem", {STORE}, Scope.MEMBERSHIP, "redeem points")

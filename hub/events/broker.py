@@ -1,10 +1,11 @@
 """Publish/subscribe with one interface for one process or many.
 
-Two kinds of traffic: balance events (typed, delivered to the subscribers of their account id) and
-plain messages on named channels (job progress: a dict on ``job:<id>``). ``LocalBroker`` delivers
-within the process. ``RedisBroker`` also sends each batch as one message on one Redis channel; every
-process subscribes to it and hands each event or message to its own local subscribers. A process
-delivers its own batches locally at once and skips them when they come back from Redis.
+Two kinds of traffic: balance events (typed, delivered to the subscribers of their account id and to
+those of their brand's topic, ``brand_topic``) and plain messages on named channels (job progress: a
+dict on ``job:<id>``). ``LocalBroker`` delivers within the process. ``RedisBroker`` also sends each
+batch as one message on one Redis channel; every process subscribes to it and hands each event or
+message to its own local subscribers. A process delivers its own batches locally at once and skips
+them when they come back from Redis.
 
 Subscribers lose nothing they can see: a subscriber whose queue overflows, and every subscriber after
 the Redis subscription was re-established, receives ``RESYNC`` and re-reads the ledger.
@@ -42,6 +43,11 @@ RESYNC: Final = _Resync()
 Topic = int | str
 Message = BalanceEvent | dict[str, Any] | _Resync
 QUEUE_SIZE = 1000
+
+
+def brand_topic(brand_id: int) -> str:
+    """The topic of every balance event of one brand (the HQ's live activity feed)."""
+    return f"brand:{brand_id}"
 
 
 class Subscription:
@@ -87,6 +93,8 @@ class LocalBroker:
         subs = self._subs
         for event in events:
             for sub in subs.get(event.account_id, ()):
+                sub.deliver(event)
+            for sub in subs.get(brand_topic(event.brand_id), ()):
                 sub.deliver(event)
 
     async def publish(self, events: Sequence[BalanceEvent]) -> None:
@@ -201,7 +209,11 @@ class RedisBroker(LocalBroker):
         if "messages" in body:
             self.deliver_messages((channel, msg) for channel, msg in body["messages"] if channel in subs)
             return
-        self.deliver(BalanceEvent.from_json(e) for e in body["events"] if e["accountId"] in subs)
+        self.deliver(
+            BalanceEvent.from_json(e)
+            for e in body["events"]
+            if e["accountId"] in subs or brand_topic(e["brandId"]) in subs
+        )
 
     async def _read_forever(self) -> None:
         first = True

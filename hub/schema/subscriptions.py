@@ -24,11 +24,12 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.utils.await_maybe import AwaitableOrValue
 
 from hub import policy
-from hub.domain import Asset, Role
+from hub.domain import AccountKind, Asset, Role
 from hub.errors import InvalidInput
 from hub.events.stream import balance_events
 from hub.ledger import events as ledger_events
 from hub.resolvers import access
+from hub.resolvers import activity as activity_service
 from hub.resolvers import members as member_service
 from hub.resolvers import points as points_service
 from hub.schema.authorize import Authorize
@@ -115,6 +116,40 @@ class BalanceEvent:
         )
 
 
+@strawberry.type(
+    description="One committed change to a balance of a brand's member, for the brand's live feed."
+)
+class ActivityEvent:
+    membership_id: relay.GlobalID = strawberry.field(description="The membership whose balance changed.")
+    asset: str = strawberry.field(
+        description="What the balance counts: points, stored_value, coupon or service_pass."
+    )
+    asset_code: str = strawberry.field(
+        description="Which balance of the asset (as on BalanceEvent): empty for points."
+    )
+    pending: bool = strawberry.field(
+        description="True for the membership's pending points (earned, not yet available)."
+    )
+    sequence: BigInt = strawberry.field(description="Per account: 1, 2, 3, ... with no gaps.")
+    balance: BigInt = strawberry.field(description="The account's balance right after this change.")
+    delta: BigInt = strawberry.field(description="The signed change.")
+    transaction: BalanceEventTransaction = strawberry.field(description="The transaction behind it.")
+
+    @classmethod
+    def from_event(cls, e: ledger_events.BalanceEvent) -> ActivityEvent:
+        shared = BalanceEvent.of(e)
+        return cls(
+            membership_id=shared.membership_id,
+            asset=e.asset,
+            asset_code=e.asset_code,
+            pending=e.kind == AccountKind.PENDING,
+            sequence=shared.sequence,
+            balance=shared.balance,
+            delta=shared.delta,
+            transaction=shared.transaction,
+        )
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
@@ -181,6 +216,25 @@ class Subscription:
             accounts = await member_service.own_points_accounts(principal, watched)
         async for event in balance_events(info.context.services.broker, accounts, after):
             yield BalanceEvent.of(event)
+
+    @strawberry.subscription(
+        description=(
+            "Every committed change to the balances of a brand's members (earns, redemptions, grants,"
+            " adjustments, expiries), as it commits: the HQ's live activity feed. Live only: nothing"
+            " from before the subscription is replayed (a membership's history is the record)."
+        ),
+        extensions=[Authorize(policy.WATCH_BRAND_ACTIVITY)],
+    )
+    async def brand_activity(
+        self,
+        info: Info,
+        brand_id: Annotated[relay.GlobalID, strawberry.argument(description="The brand to watch.")],
+    ) -> AsyncGenerator[ActivityEvent, None]:
+        pk = decode_id(brand_id, "Brand", "brandId")
+        async for event in activity_service.watch_brand(
+            info.context.principal, info.context.services.broker, pk
+        ):
+            yield ActivityEvent.from_event(event)
 
 
 def _assets(chosen: list[BalanceAssetEnum] | None) -> tuple[Asset, ...]:

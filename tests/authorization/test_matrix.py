@@ -227,6 +227,16 @@ async def watch_balance(c: Ctx, t: str | None) -> str:
     return outcome(first)
 
 
+BRAND_ACTIVITY = "subscription($b: ID!) { brandActivity(brandId: $b) { membershipId delta } }"
+
+
+@scenario(POLICY["brand.watchActivity"])
+async def watch_brand_activity(c: Ctx, t: str | None) -> str:
+    from tests.console.support import first_activity
+
+    return outcome(await first_activity(c.app, c.schema, c.world, BRAND_ACTIVITY, c.membership, t))
+
+
 @scenario(POLICY["transaction.read"], hidden="NULL")
 async def read_transaction(c: Ctx, t: str | None) -> str:
     return await _query(c, NODE, {"id": c.transaction}, t)

@@ -26,7 +26,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.graphql import OperationType
 from tortoise import connections
 
-from hub import db, metrics
+from hub import console, db, metrics
 from hub.auth import Authenticator, MemberTokens
 from hub.auth.codes import LoginCodes
 from hub.auth.senders import CodeSender, LogSender, WebhookSender
@@ -157,6 +157,9 @@ class HubGraphQL(GraphQL):
         if modern:
             response.headers["content-type"] = GRAPHQL_RESPONSE_JSON
         return response
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return console.graphiql_page()  # the IDE's assets come from this package, not a CDN
 
     async def on_ws_connect(self, context: HubContext) -> Any:  # type: ignore[override]
         params = context.connection_params or {}
@@ -320,6 +323,7 @@ def create_app(
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
             Route("/reports/{report}.csv", export_csv),
+            *console.routes(),
         ],
         middleware=[
             Middleware(

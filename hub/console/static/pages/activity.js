@@ -6,7 +6,7 @@ import { Failure, Table } from "../ui.js";
 const FEED = `subscription($b: ID!) {
   brandActivity(brandId: $b) {
     membershipId asset pending delta balance
-    transaction { id kind storeId createdAt }
+    transaction { transactionId kind storeId createdAt }
   }
 }`;
 const KEEP = 200; // events shown; older ones drop off the page (the ledger keeps them)
@@ -42,7 +42,7 @@ export function Activity({ who }) {
     <p class="muted">Every change to a member's balance in this brand, as it commits. Newest first; this
       page shows what happened while it was open.</p>
     <${Failure} error=${error} />
-    <${Table} columns=${columns} rows=${events.map((e, i) => ({ ...e, id: `${e.transaction.id}-${e.membershipId}-${e.seen}-${i}` }))}
+    <${Table} columns=${columns} rows=${events.map((e, i) => ({ ...e, id: `${e.transaction.transactionId}-${e.membershipId}-${e.seen}-${i}` }))}
       empty="Waiting for the next purchase, redemption or grant…" testid="activity" />
   </section>`;
 }

@@ -130,3 +130,27 @@ async def test_a_brand_topic_receives_events_published_by_another_process() -> N
         await watching.close()
         await writing.close()
     assert received == event
+
+
+async def test_concurrent_purchases_each_reach_the_feed_once(
+    app: Starlette, schema: Any, world: World
+) -> None:
+    members = [(await world.enroll())[0] for _ in range(10)]
+    feed = await Feed.open(app, schema, world.a.id, world.a.hq)
+    try:
+        await feed.warm(world, members[0])
+        outs = await asyncio.gather(
+            *(world.earn(m, 1_000 * (i + 1), f"feed-burst-{i}") for i, m in enumerate(members))
+        )
+        assert all(o["userErrors"] == [] for o in outs), outs
+        seen = [await feed.next() for _ in members]
+        # One more purchase, after them all: the next event is its own, so none came twice.
+        assert (await world.earn(members[0], 77_700, "feed-burst-marker"))["userErrors"] == []
+        marker = await feed.next()
+    finally:
+        await feed.close()
+    assert sorted((e["membershipId"], e["delta"]) for e in seen) == sorted(
+        (m, 10 * (i + 1)) for i, m in enumerate(members)
+    )
+    assert (await world.audit())["ok"]
+    assert (marker["membershipId"], marker["delta"]) == (members[0], 777)

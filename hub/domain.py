@@ -65,6 +65,8 @@ class TransactionKind(StrEnum):
     CONVERT = "convert"  # points turned into stored value at the brand's point value
     GIFT_ORDER = "gift_order"  # a gift catalog order: its points paid, its stock and limit counted
     GIFT_ORDER_CANCEL = "gift_order_cancel"  # a cancelled gift order's points returned (once per order)
+    PASS_SALE = "pass_sale"  # a service pass sold: its uses credited as one lot, its price paid
+    PASS_VISIT = "pass_visit"  # one use of a service pass consumed at a store visit
 
 
 class LimitPeriod(StrEnum):
@@ -83,6 +85,14 @@ class GiftOrderStatus(StrEnum):
     PLACED = "placed"
     FULFILLED = "fulfilled"
     CANCELLED = "cancelled"
+
+
+class PassPayment(StrEnum):
+    """How a service pass was paid for."""
+
+    CASH = "cash"  # money paid at the store outside the hub, recorded with its payment reference
+    STORED_VALUE = "stored_value"  # the member's stored value, at the product's money price
+    POINTS = "points"  # the member's points, at the product's points price
 
 
 class CouponKind(StrEnum):

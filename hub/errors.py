@@ -33,6 +33,8 @@ class ErrorCode(StrEnum):
     COUPON_EXPIRED = "COUPON_EXPIRED"  # outside its validity
     COUPON_NOT_APPLICABLE = "COUPON_NOT_APPLICABLE"  # another store, a bill below its minimum, no free item
     NOT_AVAILABLE = "NOT_AVAILABLE"  # a coupon template that is inactive, not for sale, or sold out
+    PASS_EXPIRED = "PASS_EXPIRED"  # a service pass past its validity
+    PASS_USED_UP = "PASS_USED_UP"  # a service pass with no uses left
     ORDER_CLOSED = "ORDER_CLOSED"  # a gift order already fulfilled (cannot be cancelled) or cancelled
     REFERRAL_INVALID = "REFERRAL_INVALID"  # an unknown code, a self-referral, or an existing member
     # Lifecycle (docs/lifecycle.md).

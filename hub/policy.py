@@ -222,6 +222,14 @@ FULFIL_GIFT_ORDER = _declare(
 CANCEL_GIFT_ORDER = _declare(
     "giftOrder.cancel", {BRAND, STORE, MEMBER}, Scope.MEMBERSHIP, "cancel a gift order, returning its points"
 )
+# Spending (docs/spending.md): service passes.
+MANAGE_PASSES = _declare("pass.manageProducts", {BRAND}, Scope.BRAND, "define and change pass products")
+READ_PASS_PRODUCTS = _declare("pass.readProducts", ANY, Scope.BRAND, "list pass products")
+BUY_PASS = _declare(
+    "pass.buy", {STORE, MEMBER}, Scope.MEMBERSHIP, "sell or buy a service pass (cash, stored value, points)"
+)
+USE_PASS = _declare("pass.use", {STORE}, Scope.MEMBERSHIP, "use one visit of a member's service pass")
+READ_PASSES = _declare("pass.read", ANY, Scope.MEMBERSHIP, "read a membership's service passes")
 REQUEST_CODE = _declare("login.requestCode", ANY, Scope.NONE, "ask for a login code", public=True)
 VERIFY_CODE = _declare(
     "login.verifyCode", ANY, Scope.NONE, "trade a code for an all-brands token", public=True

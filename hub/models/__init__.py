@@ -25,6 +25,7 @@ from hub.models.ledger import (
 )
 from hub.models.lifecycle import ExpiryKind, ExpiryNotice, ExpiryPeriod, ExpiryPolicy, LifecycleSettings
 from hub.models.members import Member, Membership
+from hub.models.passes import PassProduct
 from hub.models.records import ChangeRecord, CreationClaim
 from hub.models.referrals import Referral, ReferralCode
 from hub.models.reports import ReportDay, ReportDelta
@@ -76,6 +77,7 @@ __all__ = [
     "Member",
     "Membership",
     "OutboxEvent",
+    "PassProduct",
     "Posting",
     "Purchase",
     "PurchaseRefund",

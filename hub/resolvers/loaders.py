@@ -10,7 +10,16 @@ from collections.abc import Awaitable, Callable
 from functools import cache
 from typing import Any
 
-from hub.models import Brand, CouponTemplate, GiftItem, LedgerTransaction, Member, Membership, Store
+from hub.models import (
+    Brand,
+    CouponTemplate,
+    GiftItem,
+    LedgerTransaction,
+    Member,
+    Membership,
+    PassProduct,
+    Store,
+)
 
 
 @cache
@@ -33,3 +42,4 @@ coupon_templates = rows_by_id(CouponTemplate)
 memberships = rows_by_id(Membership)
 members = rows_by_id(Member)
 gift_items = rows_by_id(GiftItem)
+pass_products = rows_by_id(PassProduct)

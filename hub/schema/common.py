@@ -62,6 +62,8 @@ ERROR_CODE_HELP: dict[ErrorCode, str] = {
     ErrorCode.NOT_AVAILABLE: (
         "A coupon template or gift item that is inactive, not for sale, outside its validity, or sold out."
     ),
+    ErrorCode.PASS_EXPIRED: "A service pass past its validity.",
+    ErrorCode.PASS_USED_UP: "A service pass with no uses left.",
     ErrorCode.ORDER_CLOSED: "A gift order already collected (so not cancellable) or cancelled.",
     ErrorCode.REFERRAL_INVALID: "An unknown referral code, a self-referral, or an existing member.",
     ErrorCode.TRANSFERS_CLOSED: "The brand does not allow transfers between members.",

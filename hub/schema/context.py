@@ -90,6 +90,10 @@ class HubContext:
         return self.loaders.get(batch.gift_items)
 
     @property
+    def pass_products(self) -> DataLoader[int, Any]:
+        return self.loaders.get(batch.pass_products)
+
+    @property
     def memberships(self) -> DataLoader[int, Any]:
         """Membership id -> row, for what an authorised object points at (a coupon's holder)."""
         return self.loaders.get(batch.memberships)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from hub.schema.coupons import Coupon, CouponStatusEnum
     from hub.schema.earning import EarnBreakdownEntry
     from hub.schema.lifecycle.expiry import PointsExpiry
+    from hub.schema.passes import ServicePass, ServicePassStatusEnum
     from hub.schema.referrals import Referral
     from hub.schema.tiers import TierChange, TierLadder, TierStatus
     from hub.schema.wallets import StoredValueWallet
@@ -63,6 +64,8 @@ describe_values(
         domain.TransactionKind.CONVERT: "Points turned into stored value.",
         domain.TransactionKind.GIFT_ORDER: "A gift catalog order: its points paid.",
         domain.TransactionKind.GIFT_ORDER_CANCEL: "A cancelled gift order's points returned.",
+        domain.TransactionKind.PASS_SALE: "A service pass sold: its uses credited, its price paid.",
+        domain.TransactionKind.PASS_VISIT: "One use of a service pass consumed at a visit.",
     },
 )
 RoleEnum = strawberry.enum(domain.Role, name="Role", description="Who a caller is.")
@@ -359,6 +362,24 @@ class Membership(relay.Node):
         from hub.schema.catalog import gift_orders_connection
 
         return await gift_orders_connection(info, self.model, status, first, after)
+
+    @strawberry.field(
+        description="The membership's service passes, newest first (optionally of one status).",
+        extensions=[Authorize(policy.READ_PASSES)],
+    )
+    async def service_passes(
+        self,
+        info: Info,
+        status: Annotated[
+            Annotated[ServicePassStatusEnum, strawberry.lazy("hub.schema.passes")] | None,
+            strawberry.argument(description="Only passes in this status."),
+        ] = None,
+        first: Annotated[int, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[Annotated[ServicePass, strawberry.lazy("hub.schema.passes")]]:
+        from hub.schema.passes import passes_connection
+
+        return await passes_connection(info, self.model, status, first, after)
 
     @strawberry.field(description="The member's birthday, if recorded (personal data).")
     async def birthday(self) -> date | None:

@@ -33,6 +33,7 @@ from hub.schema.lifecycle import LifecycleMutation, LifecycleQuery, LifecycleSub
 from hub.schema.login import LoginMutation
 from hub.schema.members import MemberMutation, MemberQuery
 from hub.schema.nodes import Brand, LedgerTransaction, Membership, Store
+from hub.schema.passes import PassMutation, PassProduct, PassQuery, ServicePass
 from hub.schema.points import PointsMutation
 from hub.schema.records import RecordsQuery
 from hub.schema.referrals import ReferralMutation
@@ -67,6 +68,7 @@ def _query_type() -> type:
         RecordsQuery,
         CheckoutQuery,
         CatalogQuery,
+        PassQuery,
     ):
         node: strawberry.relay.Node | None = strawberry.relay.node(
             description=(
@@ -103,6 +105,7 @@ class Mutation(
     CheckoutMutation,
     WalletMutation,
     CatalogMutation,
+    PassMutation,
 ):
     pass
 
@@ -187,6 +190,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             EarnRule,
             GiftItem,
             GiftOrder,
+            PassProduct,
+            ServicePass,
         ],
         extensions=extensions,
         config=StrawberryConfig(scalar_map={BigInt: BIGINT_SCALAR}),

@@ -618,6 +618,74 @@ async def cancel_gift_order(c: Ctx, t: str | None) -> str:
     return await _mutation(c, "cancelGiftOrder", {"orderId": await _gift_order_of_a(c)}, t)
 
 
+async def _pass_product_of_a(c: Ctx) -> str:
+    input = {
+        "brandId": c.world.a.id,
+        "code": f"authz-{next(_n)}",
+        "name": "P",
+        "uses": 2,
+        "validDays": 1,
+        "priceFen": 100,
+        "pointsPrice": 1,
+    }
+    return str(
+        (await c.api.mutate("createPassProduct", input, c.world.a.hq, "product { id }"))["product"]["id"]
+    )
+
+
+async def _pass_of_m(c: Ctx) -> str:
+    input = {
+        "productId": await _pass_product_of_a(c),
+        "membershipId": c.membership,
+        "payment": "CASH",
+        "paymentReference": f"authz-{next(_n)}",
+        "idempotencyKey": f"authz-{next(_n)}",
+    }
+    sold = await c.api.mutate("buyServicePass", input, c.world.a.store, "servicePass { id }")
+    return str(sold["servicePass"]["id"])
+
+
+@scenario(POLICY["pass.manageProducts"])
+async def manage_pass_products(c: Ctx, t: str | None) -> str:
+    input = {"brandId": c.world.a.id, "code": f"authz-{next(_n)}", "name": "P", "uses": 1, "validDays": 1}
+    return await _mutation(c, "createPassProduct", input, t)
+
+
+@scenario(POLICY["pass.readProducts"], hidden="ABSENT")
+async def read_pass_products(c: Ctx, t: str | None) -> str:
+    made = await _pass_product_of_a(c)
+    body = await c.api.gql(
+        "query($b: ID) { passProducts(brandId: $b, first: 100) { edges { node { id } } } }",
+        {"b": c.world.a.id},
+        t,
+    )
+    if body.get("errors"):
+        return outcome(body)
+    return "OK" if made in [e["node"]["id"] for e in body["data"]["passProducts"]["edges"]] else "ABSENT"
+
+
+@scenario(POLICY["pass.buy"])
+async def buy_service_pass(c: Ctx, t: str | None) -> str:
+    input = {
+        "productId": await _pass_product_of_a(c),
+        "membershipId": c.membership,
+        "payment": "POINTS",
+        "idempotencyKey": f"authz-{next(_n)}",
+    }
+    return await _mutation(c, "buyServicePass", input, t)
+
+
+@scenario(POLICY["pass.use"])
+async def use_service_pass(c: Ctx, t: str | None) -> str:
+    input = {"passId": await _pass_of_m(c), "idempotencyKey": f"authz-{next(_n)}"}
+    return await _mutation(c, "useServicePass", input, t)
+
+
+@scenario(POLICY["pass.read"], hidden="NULL")
+async def read_service_pass(c: Ctx, t: str | None) -> str:
+    return await _query(c, NODE, {"id": await _pass_of_m(c)}, t)
+
+
 @scenario(POLICY["login.requestCode"])
 async def request_code(c: Ctx, t: str | None) -> str:
     return await _mutation(c, "requestLoginCode", {"phone": new_phone()}, t)

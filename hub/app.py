@@ -119,6 +119,29 @@ class HubGraphQL(GraphQL):
             )
         return value
 
+    def parse_query_params(self, params: Any) -> dict[str, Any]:
+        """GET: ``variables`` and ``extensions`` are JSON objects in the query string; a refusal names the
+        parameter (parse_json's messages speak of the body)."""
+        parsed = dict(params)
+        for name in ("variables", "extensions"):
+            if not parsed.get(name):
+                parsed.pop(name, None)  # `?variables=` (an empty form field): none
+                continue
+            try:
+                value = self.decode_json(parsed[name])
+            except jsonbody.BadJSON as bad:
+                raise RequestRefused(400, RequestErrorCode.BAD_REQUEST, f"{name}: {bad.message}") from None
+            except ValueError:
+                raise RequestRefused(
+                    400, RequestErrorCode.BAD_REQUEST, f"The {name} parameter is not valid JSON."
+                ) from None
+            if value is not None and not isinstance(value, dict):
+                raise RequestRefused(
+                    400, RequestErrorCode.BAD_REQUEST, f"The {name} parameter must be a JSON object."
+                )
+            parsed[name] = value
+        return parsed
+
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
         if request.method == "GET":
             # Query strings are not JSON: check them as the JSON body would be checked.

@@ -60,3 +60,26 @@ async def test_a_subscription_over_http_is_refused_cleanly(
     assert (await api.client.post("/graphql", json={"query": "{ __typename }"})).status_code == 200
     mutation = await api.client.get("/graphql", params={"query": "mutation { __typename }"})
     assert mutation.status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ("{bad", "The variables parameter is not valid JSON."),
+        ("[1]", "The variables parameter must be a JSON object."),
+        ('"x"', "The variables parameter must be a JSON object."),
+    ],
+)
+async def test_a_get_requests_bad_variables_are_named(api: Api, variables: str, message: str) -> None:
+    response = await api.client.get("/graphql", params={"query": "{ __typename }", "variables": variables})
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]
+
+
+async def test_a_get_request_with_variables_and_null_variables(api: Api) -> None:
+    query = "query($n: Int) { __typename brands(first: $n) { edges { cursor } } }"
+    for variables in ('{"n": 1}', "null", ""):
+        response = await api.client.get("/graphql", params={"query": query, "variables": variables})
+        assert response.status_code == 200, (variables, response.text)
+        assert response.json()["data"] is None  # brands needs a credential: the variables were accepted
+        assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

@@ -1,5 +1,7 @@
 // Relay: a membership's history as a paginated fragment. relay-compiler accepts @connection only when
 // PageInfo has all four Relay fields, and @refetchable only on a Node type that node(id:) fetches.
+// Compiled, not run here (a React app would import it; react-relay is not installed): src/relay.mjs
+// runs the artifacts relay-compiler writes to src/__generated__.
 import { graphql } from "react-relay";
 
 export const MemberHistoryFragment = graphql`

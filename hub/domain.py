@@ -201,3 +201,39 @@ class MemberListOrder(StrEnum):
     POINTS = "points"  # most available points first
     SPEND = "spend"  # highest lifetime spend first
     LAST_PURCHASE = "last_purchase"  # latest purchase first, members who never bought last
+
+
+# --- partnerships: docs/partnerships.md -------------------------------------------------------------
+
+
+class PartnershipStatus(StrEnum):
+    PROPOSED = "proposed"  # waiting for the other HQ
+    DECLINED = "declined"  # the other HQ said no (final)
+    ACTIVE = "active"  # terms in force: redemptions are accepted
+    SUSPENDED = "suspended"  # paused by either HQ: nothing new is redeemed until resumed
+    ENDED = "ended"  # final: nothing new is redeemed; what was bought stays valid
+
+
+class TermsStatus(StrEnum):
+    PROPOSED = "proposed"  # accepted by one side so far
+    IN_FORCE = "in_force"  # accepted by both: the version redemptions use
+    SUPERSEDED = "superseded"  # a later version came into force
+    DECLINED = "declined"  # the other side said no
+
+
+class SettlementPeriod(StrEnum):
+    DAY = "day"
+    MONTH = "month"
+
+
+class StatementStatus(StrEnum):
+    OPEN = "open"  # lines are still added
+    CLOSED = "closed"  # frozen: later voids go to a later statement
+    SETTLED = "settled"  # paid, with the payment's reference
+
+
+class PartnerOfferKind(StrEnum):
+    """What an offer gives at the offer brand's store."""
+
+    SERVICE = "service"  # a service done now (a wash): settlement only
+    COUPON = "coupon"  # a coupon of the offer brand, issued to the member's membership there

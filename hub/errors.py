@@ -39,6 +39,11 @@ class ErrorCode(StrEnum):
     REFERRAL_INVALID = "REFERRAL_INVALID"  # an unknown code, a self-referral, or an existing member
     # Lifecycle (docs/lifecycle.md).
     TRANSFERS_CLOSED = "TRANSFERS_CLOSED"  # the brand does not allow transfers between members
+    # Partnerships (docs/partnerships.md).
+    PARTNERSHIP_NOT_ACTIVE = "PARTNERSHIP_NOT_ACTIVE"  # proposed, suspended, ended, or outside its validity
+    STORE_NOT_PARTICIPATING = "STORE_NOT_PARTICIPATING"  # a store of the offer brand not in the terms
+    CODE_EXPIRED = "CODE_EXPIRED"  # a one-time redemption code past its two minutes
+    INVALID_STATE = "INVALID_STATE"  # the thing is not in a state that allows this (closing a closed period)
 
 
 class DomainError(Exception):

@@ -33,7 +33,7 @@ class Scope(StrEnum):
     CALLER = "caller"
     BRAND = "brand"
     MEMBERSHIP = "membership"
-    # PARTNERSHIP = "partnership": either side of a partnership (the partnerships domain adds it).
+    PARTNERSHIP = "partnership"
 
 
 SCOPE_RULES: dict[Scope, str] = {
@@ -46,6 +46,10 @@ SCOPE_RULES: dict[Scope, str] = {
     Scope.MEMBERSHIP: (
         "platform: every membership; HQ: its brand's; store: its store's brand's; member: its own"
         " (a brand-issued token: that brand's only)"
+    ),
+    Scope.PARTNERSHIP: (
+        "platform: every partnership; HQ and store: the partnerships their brand is one side of;"
+        " anyone else: none (NOT_FOUND, as for a missing one)"
     ),
 }
 
@@ -230,6 +234,22 @@ BUY_PASS = _declare(
 )
 USE_PASS = _declare("pass.use", {STORE}, Scope.MEMBERSHIP, "use one visit of a member's service pass")
 READ_PASSES = _declare("pass.read", ANY, Scope.MEMBERSHIP, "read a membership's service passes")
+# Partnerships (docs/partnerships.md): only the two brands of a partnership reach it.
+PROPOSE_PARTNERSHIP = _declare(
+    "partnership.propose", {BRAND}, Scope.CALLER, "propose a partnership to another brand"
+)
+RESPOND_PARTNERSHIP = _declare(
+    "partnership.respond", {BRAND}, Scope.PARTNERSHIP, "accept or decline a partnership's proposed terms"
+)
+PROPOSE_TERMS = _declare(
+    "partnership.proposeTerms", {BRAND}, Scope.PARTNERSHIP, "propose a new version of a partnership's terms"
+)
+SET_PARTNERSHIP_STATUS = _declare(
+    "partnership.setStatus", {BRAND}, Scope.PARTNERSHIP, "suspend, resume or end a partnership"
+)
+READ_PARTNERSHIP = _declare(
+    "partnership.read", {PLATFORM, BRAND, STORE}, Scope.PARTNERSHIP, "read a partnership and its terms"
+)
 REQUEST_CODE = _declare("login.requestCode", ANY, Scope.NONE, "ask for a login code", public=True)
 VERIFY_CODE = _declare(
     "login.verifyCode", ANY, Scope.NONE, "trade a code for an all-brands token", public=True

@@ -25,6 +25,14 @@ from hub.models.ledger import (
 )
 from hub.models.lifecycle import ExpiryKind, ExpiryNotice, ExpiryPeriod, ExpiryPolicy, LifecycleSettings
 from hub.models.members import Member, Membership
+from hub.models.partnerships import (
+    PartnerLine,
+    PartnerOffer,
+    Partnership,
+    PartnershipStatement,
+    PartnershipTerms,
+    RedemptionCode,
+)
 from hub.models.passes import PassProduct
 from hub.models.records import ChangeRecord, CreationClaim
 from hub.models.referrals import Referral, ReferralCode
@@ -77,10 +85,16 @@ __all__ = [
     "Member",
     "Membership",
     "OutboxEvent",
+    "PartnerLine",
+    "PartnerOffer",
+    "Partnership",
+    "PartnershipStatement",
+    "PartnershipTerms",
     "PassProduct",
     "Posting",
     "Purchase",
     "PurchaseRefund",
+    "RedemptionCode",
     "Referral",
     "ReferralCode",
     "ReportDay",

@@ -8,14 +8,14 @@ and lists never hold what the caller may not see (they are filtered by the query
 
 from __future__ import annotations
 
-from tortoise.expressions import Subquery
+from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
 from hub import policy
 from hub.auth import Principal
 from hub.domain import Role
 from hub.errors import NotFound
-from hub.models import ApiKey, Brand, EarnRule, Job, LedgerTransaction, Membership, Store
+from hub.models import ApiKey, Brand, EarnRule, Job, LedgerTransaction, Membership, Partnership, Store
 from hub.policy import Action, Scope
 from hub.resolvers import lookups
 
@@ -89,6 +89,29 @@ def jobs_in_reach(p: Principal) -> QuerySet[Job]:
     if p.role is Role.BRAND:
         return Job.filter(brand_id=p.brand_id)
     return Job.filter(id=-1)  # stores and members see no jobs (the table refuses them first)
+
+
+def partnerships_in_reach(p: Principal) -> QuerySet[Partnership]:
+    """Platform: every partnership. HQ and stores: those their brand is one side of."""
+    if p.role is Role.PLATFORM:
+        return Partnership.all()
+    if p.role in (Role.BRAND, Role.STORE):
+        return Partnership.filter(Q(points_brand_id=p.brand_id) | Q(offer_brand_id=p.brand_id))
+    return Partnership.filter(id=-1)  # members reach no partnership
+
+
+def partnerships(principal: Principal | None, action: Action) -> QuerySet[Partnership]:
+    _expect(action, Scope.PARTNERSHIP)
+    return partnerships_in_reach(policy.require(principal, action))
+
+
+async def get_partnership(
+    principal: Principal | None, action: Action, partnership_id: int, field: str = "partnershipId"
+) -> Partnership:
+    found = await partnerships(principal, action).get_or_none(id=partnership_id)
+    if found is None:
+        raise NotFound("No such partnership.", field)
+    return found
 
 
 def brands(principal: Principal | None, action: Action) -> QuerySet[Brand]:

@@ -60,13 +60,18 @@ ERROR_CODE_HELP: dict[ErrorCode, str] = {
     ErrorCode.COUPON_EXPIRED: "The coupon is outside its validity.",
     ErrorCode.COUPON_NOT_APPLICABLE: "The coupon is for another store, a larger bill, or an item not bought.",
     ErrorCode.NOT_AVAILABLE: (
-        "A coupon template or gift item that is inactive, not for sale, outside its validity, or sold out."
+        "A coupon template or gift item that is inactive, not for sale, outside its validity, or sold out;"
+        " a partner offer not in force."
     ),
     ErrorCode.PASS_EXPIRED: "A service pass past its validity.",
     ErrorCode.PASS_USED_UP: "A service pass with no uses left.",
     ErrorCode.ORDER_CLOSED: "A gift order already collected (so not cancellable) or cancelled.",
     ErrorCode.REFERRAL_INVALID: "An unknown referral code, a self-referral, or an existing member.",
     ErrorCode.TRANSFERS_CLOSED: "The brand does not allow transfers between members.",
+    ErrorCode.PARTNERSHIP_NOT_ACTIVE: "The partnership is proposed, suspended or ended, or not valid now.",
+    ErrorCode.STORE_NOT_PARTICIPATING: "This store does not take part in the partnership's terms.",
+    ErrorCode.CODE_EXPIRED: "The member's one-time redemption code expired: ask for a new one.",
+    ErrorCode.INVALID_STATE: "The object is not in a state that allows this (see message).",
 }
 
 

@@ -34,6 +34,7 @@ from hub.schema.login import LoginMutation
 from hub.schema.members import MemberMutation, MemberQuery
 from hub.schema.nodes import Brand, LedgerTransaction, Membership, Store
 from hub.schema.passes import PassMutation, PassProduct, PassQuery, ServicePass
+from hub.schema.partnerships import PartnerOffer, Partnership, PartnershipMutation, PartnershipQuery
 from hub.schema.points import PointsMutation
 from hub.schema.records import RecordsQuery
 from hub.schema.referrals import ReferralMutation
@@ -69,6 +70,7 @@ def _query_type() -> type:
         CheckoutQuery,
         CatalogQuery,
         PassQuery,
+        PartnershipQuery,
     ):
         node: strawberry.relay.Node | None = strawberry.relay.node(
             description=(
@@ -106,6 +108,7 @@ class Mutation(
     WalletMutation,
     CatalogMutation,
     PassMutation,
+    PartnershipMutation,
 ):
     pass
 
@@ -192,6 +195,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             GiftOrder,
             PassProduct,
             ServicePass,
+            Partnership,
+            PartnerOffer,
         ],
         extensions=extensions,
         config=StrawberryConfig(scalar_map={BigInt: BIGINT_SCALAR}),

@@ -28,6 +28,7 @@ from tests.helpers import (
     Api,
     CapturingSender,
     World,
+    make_brand,
     make_world,
     new_phone,
     outcome,
@@ -881,6 +882,73 @@ async def issue_referral_code(c: Ctx, t: str | None) -> str:
 @scenario(POLICY["member.setBirthday"])
 async def set_birthday(c: Ctx, t: str | None) -> str:
     return await _mutation(c, "setBirthday", {"membershipId": c.membership, "birthday": "1990-05-17"}, t)
+
+
+# --- partnerships: between brand A and a third brand C, so that brand B is a stranger to them ---------
+
+_partners: dict[str, Any] = {}
+
+
+async def _brand_c(c: Ctx) -> Any:
+    if "c" not in _partners:
+        _partners["c"] = await make_brand(c.api, c.world.platform, "Cafe")
+    return _partners["c"]
+
+
+def _wash(code: str = "wash") -> dict[str, Any]:
+    offer = {"code": code, "name": "W", "kind": "SERVICE", "pointsPrice": 10, "settlementFen": 10}
+    return {"offers": [offer]}
+
+
+async def _proposal(c: Ctx, points: Any, offers: Any, proposer: Any) -> str:
+    input = {"name": "authz", "pointsBrandId": points.id, "offerBrandId": offers.id, "terms": _wash()}
+    out = await c.api.mutate("proposePartnership", input, proposer.hq, "partnership { id }")
+    assert out["userErrors"] == [], out
+    return str(out["partnership"]["id"])
+
+
+async def _active_a_c(c: Ctx, name: str) -> str:
+    """An ACTIVE partnership in which A's points buy C's offers (one per scenario ``name``)."""
+    if name not in _partners:
+        brand_c = await _brand_c(c)
+        pid = await _proposal(c, c.world.a, brand_c, c.world.a)
+        input = {"partnershipId": pid, "version": 1, "accept": True}
+        out = await c.api.mutate("respondToPartnershipTerms", input, brand_c.hq, "partnership { status }")
+        assert out["partnership"] == {"status": "ACTIVE"}, out
+        _partners[name] = pid
+    return str(_partners[name])
+
+
+@scenario(POLICY["partnership.propose"], reach="brand", hidden="INVALID_INPUT")
+async def propose_partnership(c: Ctx, t: str | None) -> str:
+    brand_c = await _brand_c(c)
+    input = {"name": "p", "pointsBrandId": c.world.a.id, "offerBrandId": brand_c.id, "terms": _wash()}
+    return await _mutation(c, "proposePartnership", input, t)
+
+
+@scenario(POLICY["partnership.respond"], reach="brand")
+async def respond_to_partnership(c: Ctx, t: str | None) -> str:
+    brand_c = await _brand_c(c)
+    pid = await _proposal(c, brand_c, c.world.a, brand_c)  # C proposes; A's HQ answers
+    input = {"partnershipId": pid, "version": 1, "accept": False}
+    return await _mutation(c, "respondToPartnershipTerms", input, t)
+
+
+@scenario(POLICY["partnership.proposeTerms"], reach="brand")
+async def propose_partnership_terms(c: Ctx, t: str | None) -> str:
+    pid = await _active_a_c(c, "terms")
+    return await _mutation(c, "proposePartnershipTerms", {"partnershipId": pid, "terms": _wash()}, t)
+
+
+@scenario(POLICY["partnership.setStatus"], reach="brand")
+async def set_partnership_status(c: Ctx, t: str | None) -> str:
+    pid = await _active_a_c(c, "status")
+    return await _mutation(c, "setPartnershipStatus", {"partnershipId": pid, "status": "SUSPENDED"}, t)
+
+
+@scenario(POLICY["partnership.read"], reach="brand", hidden="NULL")
+async def read_partnership(c: Ctx, t: str | None) -> str:
+    return await _query(c, NODE, {"id": await _active_a_c(c, "read")}, t)
 
 
 async def login(api: Api, codes: CapturingSender, phone: str) -> str:

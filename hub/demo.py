@@ -5,10 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from hub.auth import MemberTokens, Principal
-from hub.domain import CouponKind, LimitPeriod, Role
+from hub.domain import CouponKind, LimitPeriod, PartnerOfferKind, Role, SettlementPeriod
 from hub.ledger.engine import LedgerWriter
 from hub.models import ApiKey, Brand, Membership, Store
-from hub.resolvers import brands, catalog, checkin, coupons, grants, keys, members, points, purchases, rewards
+from hub.resolvers import (
+    brands,
+    catalog,
+    checkin,
+    coupons,
+    grants,
+    keys,
+    members,
+    partnerships,
+    points,
+    purchases,
+    rewards,
+    validation,
+)
 
 PLATFORM = Principal(Role.PLATFORM)
 SUPERMARKET = "FreshMart Supermarkets"
@@ -76,6 +89,7 @@ async def _seed_with(ledger: LedgerWriter) -> None:
         idempotency_key="demo-xuhui-reopening",
     )
     await _seed_spending(ledger, mart, mart_hq, first)
+    await _seed_partnership(ledger, mart, wash)
 
 
 async def _seed_spending(ledger: LedgerWriter, mart: Brand, hq: Principal, first: Membership) -> None:
@@ -105,6 +119,25 @@ async def _seed_spending(ledger: LedgerWriter, mart: Brand, hq: Principal, first
     await catalog.create_item(hq, mart.id, "tote", "FreshMart tote bag", terms)
 
 
+# A member of both brands, with FreshMart points enough for a SparkleWash wash (the README's walk-through).
+PARTNER_PHONE = PHONES[6]
+
+
+async def _seed_partnership(ledger: LedgerWriter, mart: Brand, wash: Brand) -> None:
+    """FreshMart members pay for a SparkleWash "Standard wash" with 1,500 points; SparkleWash is paid
+    ¥15 for each. Proposed by FreshMart's HQ, accepted by SparkleWash's: ACTIVE, daily statements."""
+    mart_hq = Principal(Role.BRAND, brand_id=mart.id)
+    wash_hq = Principal(Role.BRAND, brand_id=wash.id)
+    wash_offer = partnerships.OfferTerms(
+        "standard-wash", "Standard wash", PartnerOfferKind.SERVICE, points_price=1_500, settlement_fen=1_500
+    )
+    terms = partnerships.Terms(offers=(wash_offer,), limit_per_day=2, period=SettlementPeriod.DAY)
+    deal = await partnerships.propose(mart_hq, "FreshMart points at SparkleWash", mart.id, wash.id, terms)
+    await partnerships.respond(wash_hq, deal.id, 1, accept=True)
+    partner = await Membership.get(brand_id=mart.id, member__phone=validation.phone(PARTNER_PHONE))
+    await points.adjust_points(ledger, mart_hq, partner.id, 3_000, "SparkleWash launch gift", "demo-partner")
+
+
 async def seed_demo(tokens: MemberTokens) -> dict[str, str]:
     """Seed once; on later runs revoke the previous demo keys and mint fresh ones (keys are shown once
     and stored hashed, so earlier ones cannot be printed again, and must not stay valid)."""
@@ -132,4 +165,6 @@ async def seed_demo(tokens: MemberTokens) -> dict[str, str]:
         )[1]
     hq = Principal(Role.BRAND, brand_id=mart.id)
     out[f"member {PHONES[0]}"] = (await keys.issue_member_token(hq, tokens, membership.id))[0]
+    partner = await Membership.get(brand_id=mart.id, member__phone=validation.phone(PARTNER_PHONE))
+    out[f"member {PARTNER_PHONE}"] = (await keys.issue_member_token(hq, tokens, partner.id))[0]
     return out

@@ -250,6 +250,27 @@ SET_PARTNERSHIP_STATUS = _declare(
 READ_PARTNERSHIP = _declare(
     "partnership.read", {PLATFORM, BRAND, STORE}, Scope.PARTNERSHIP, "read a partnership and its terms"
 )
+CREATE_REDEMPTION_CODE = _declare(
+    "partnership.createCode", {MEMBER}, Scope.MEMBERSHIP, "get a one-time code to redeem points at a partner"
+)
+REDEEM_PARTNER_OFFER = _declare(
+    "partnership.redeem", {STORE}, Scope.PARTNERSHIP, "redeem a partner offer with a member's code"
+)
+VOID_PARTNER_REDEMPTION = _declare(
+    "partnership.void", {STORE}, Scope.PARTNERSHIP, "void a partner redemption the store made"
+)
+READ_STATEMENTS = _declare(
+    "partnership.readStatements", {PLATFORM, BRAND}, Scope.PARTNERSHIP, "read settlement statements"
+)
+CLOSE_STATEMENT = _declare(
+    "partnership.closeStatement", {BRAND}, Scope.PARTNERSHIP, "close a settlement statement"
+)
+SETTLE_STATEMENT = _declare(
+    "partnership.settleStatement", {BRAND}, Scope.PARTNERSHIP, "record a statement's payment"
+)
+WATCH_PARTNERSHIP = _declare(
+    "partnership.watch", {BRAND}, Scope.PARTNERSHIP, "watch a partnership's redemptions and voids live"
+)
 REQUEST_CODE = _declare("login.requestCode", ANY, Scope.NONE, "ask for a login code", public=True)
 VERIFY_CODE = _declare(
     "login.verifyCode", ANY, Scope.NONE, "trade a code for an all-brands token", public=True

@@ -23,6 +23,7 @@ from hub.resolvers import (
     earning_audit,
     grants,
     lifecycle_audit,
+    partner_statements,
     passes,
     reports_audit,
     rewards,
@@ -42,6 +43,7 @@ DOMAIN_CHECKS: tuple[DomainCheck, ...] = (
     reports_audit.violations,
     wallets.audit,
     checkout_audit.audit,
+    partner_statements.audit,
 )
 
 

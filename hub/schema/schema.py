@@ -33,8 +33,19 @@ from hub.schema.lifecycle import LifecycleMutation, LifecycleQuery, LifecycleSub
 from hub.schema.login import LoginMutation
 from hub.schema.members import MemberMutation, MemberQuery
 from hub.schema.nodes import Brand, LedgerTransaction, Membership, Store
+from hub.schema.partnerships import (
+    PartnerOffer,
+    PartnerRedemption,
+    Partnership,
+    PartnershipMutation,
+    PartnershipQuery,
+    PartnershipStatement,
+    PartnershipSubscription,
+    RedemptionMutation,
+    StatementMutation,
+    StatementQuery,
+)
 from hub.schema.passes import PassMutation, PassProduct, PassQuery, ServicePass
-from hub.schema.partnerships import PartnerOffer, Partnership, PartnershipMutation, PartnershipQuery
 from hub.schema.points import PointsMutation
 from hub.schema.records import RecordsQuery
 from hub.schema.referrals import ReferralMutation
@@ -71,6 +82,7 @@ def _query_type() -> type:
         CatalogQuery,
         PassQuery,
         PartnershipQuery,
+        StatementQuery,
     ):
         node: strawberry.relay.Node | None = strawberry.relay.node(
             description=(
@@ -109,12 +121,16 @@ class Mutation(
     CatalogMutation,
     PassMutation,
     PartnershipMutation,
+    RedemptionMutation,
+    StatementMutation,
 ):
     pass
 
 
 @strawberry.type(description="Live events over graphql-transport-ws on the same /graphql path.")
-class Subscription(BalanceSubscription, JobSubscription, TierSubscription, LifecycleSubscription):
+class Subscription(
+    BalanceSubscription, JobSubscription, TierSubscription, LifecycleSubscription, PartnershipSubscription
+):
     pass
 
 
@@ -197,6 +213,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             ServicePass,
             Partnership,
             PartnerOffer,
+            PartnerRedemption,
+            PartnershipStatement,
         ],
         extensions=extensions,
         config=StrawberryConfig(scalar_map={BigInt: BIGINT_SCALAR}),

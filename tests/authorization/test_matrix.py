@@ -951,6 +951,127 @@ async def read_partnership(c: Ctx, t: str | None) -> str:
     return await _query(c, NODE, {"id": await _active_a_c(c, "read")}, t)
 
 
+async def _c_member(c: Ctx) -> tuple[str, str]:
+    """A member of C with points, and its token (C's points buy A's offers)."""
+    if "c_member" not in _partners:
+        brand_c = await _brand_c(c)
+        out = await c.api.mutate("enrollMember", {"phone": new_phone()}, brand_c.store, "membership { id }")
+        membership = out["membership"]["id"]
+        earned = await c.world.earn(membership, 1_000_000, "authz-c-seed", brand_c)
+        assert earned["userErrors"] == [], earned
+        token = await c.api.mutate("issueMemberToken", {"membershipId": membership}, brand_c.hq, "token")
+        _partners["c_member"] = (membership, token["token"])
+    return _partners["c_member"]  # type: ignore[no-any-return]
+
+
+async def _offer_of_c_at_a(c: Ctx) -> str:
+    """The offer of an ACTIVE partnership in which C's points buy A's offers."""
+    if "c_at_a" not in _partners:
+        brand_c = await _brand_c(c)
+        pid = await _proposal(c, brand_c, c.world.a, brand_c)
+        input = {"partnershipId": pid, "version": 1, "accept": True}
+        out = await c.api.mutate(
+            "respondToPartnershipTerms", input, c.world.a.hq, "partnership { id terms { offers { id } } }"
+        )
+        _partners["c_at_a"] = (pid, out["partnership"]["terms"]["offers"][0]["id"])
+    return str(_partners["c_at_a"][1])
+
+
+async def _redeemed_at_a(c: Ctx, token: str | None) -> dict[str, Any]:
+    membership, member_token = await _c_member(c)
+    code = await c.api.mutate(
+        "createRedemptionCode", {"membershipId": membership}, member_token, "code { code }"
+    )
+    input = {
+        "code": code["code"]["code"],
+        "offerId": await _offer_of_c_at_a(c),
+        "idempotencyKey": f"authz-{next(_n)}",
+    }
+    body = await c.api.gql(
+        "mutation($i: RedeemPartnerOfferInput!) { redeemPartnerOffer(input: $i) {"
+        " userErrors { code } redemption { id } } }",
+        {"i": input},
+        token,
+    )
+    return body
+
+
+@scenario(POLICY["partnership.createCode"])
+async def create_redemption_code(c: Ctx, t: str | None) -> str:
+    return await _mutation(c, "createRedemptionCode", {"membershipId": c.membership}, t)
+
+
+@scenario(POLICY["partnership.redeem"], reach="brand")
+async def redeem_partner_offer(c: Ctx, t: str | None) -> str:
+    body = await _redeemed_at_a(c, t)
+    if body.get("errors"):
+        return outcome(body)
+    errors = body["data"]["redeemPartnerOffer"]["userErrors"]
+    return errors[0]["code"] if errors else "OK"
+
+
+@scenario(POLICY["partnership.void"], reach="brand")
+async def void_partner_redemption(c: Ctx, t: str | None) -> str:
+    done = await _redeemed_at_a(c, c.world.a.store)
+    rid = done["data"]["redeemPartnerOffer"]["redemption"]["id"]
+    return await _mutation(
+        c, "voidPartnerRedemption", {"redemptionId": rid, "idempotencyKey": f"authz-{next(_n)}"}, t
+    )
+
+
+@scenario(POLICY["partnership.readStatements"], reach="brand")
+async def read_statements(c: Ctx, t: str | None) -> str:
+    await _offer_of_c_at_a(c)
+    query = "query($p: ID!) { partnershipOpenBalance(partnershipId: $p) { fen } }"
+    return await _query(c, query, {"p": _partners["c_at_a"][0]}, t)
+
+
+async def _past_statement(c: Ctx, status: str) -> str:
+    """A statement of A's partnership with C for a period that is over."""
+    from datetime import UTC, datetime, timedelta
+
+    from hub.models import PartnershipStatement
+
+    await _offer_of_c_at_a(c)
+    start = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=next(_n))
+    stmt = await PartnershipStatement.create(
+        partnership_id=pk(_partners["c_at_a"][0]),
+        period="day",
+        period_start=start,
+        period_end=start + timedelta(days=1),
+        status=status,
+    )
+    return str(GlobalID("PartnershipStatement", str(stmt.id)))
+
+
+@scenario(POLICY["partnership.closeStatement"], reach="brand")
+async def close_statement(c: Ctx, t: str | None) -> str:
+    return await _mutation(
+        c, "closePartnershipStatement", {"statementId": await _past_statement(c, "open")}, t
+    )
+
+
+@scenario(POLICY["partnership.settleStatement"], reach="brand")
+async def settle_statement(c: Ctx, t: str | None) -> str:
+    input = {"statementId": await _past_statement(c, "closed"), "paymentReference": "wire-1"}
+    return await _mutation(c, "settlePartnershipStatement", input, t)
+
+
+PARTNERSHIP_ACTIVITY = """subscription($p: ID!, $a: ID) {
+  partnershipActivity(partnershipId: $p, afterRedemptionId: $a) { id memberPseudonym points }
+}"""
+
+
+@scenario(POLICY["partnership.watch"], reach="brand")
+async def watch_partnership(c: Ctx, t: str | None) -> str:
+    if "watched" not in _partners:
+        first = await _redeemed_at_a(c, c.world.a.store)
+        await _redeemed_at_a(c, c.world.a.store)
+        _partners["watched"] = first["data"]["redeemPartnerOffer"]["redemption"]["id"]
+    variables = {"p": _partners["c_at_a"][0], "a": _partners["watched"]}
+    return outcome(await subscribe_first(c.app, c.schema, PARTNERSHIP_ACTIVITY, variables, t))
+
+
 async def login(api: Api, codes: CapturingSender, phone: str) -> str:
     """An all-brands member token, the way a member app gets one: a code sent to the phone."""
     sent = await api.mutate("requestLoginCode", {"phone": phone}, "", "expiresAt")

@@ -50,3 +50,33 @@ async def active(world: World, a: Brand, b: Brand, **terms: Any) -> dict[str, An
     out = await respond(world, b, proposed["partnership"]["id"], 1)
     assert out["userErrors"] == [] and out["partnership"]["status"] == "ACTIVE", out
     return dict(out["partnership"])
+
+
+REDEMPTION = (
+    "redemption { id version memberPseudonym points settlementFen storeId voids statementId"
+    " offer { code } } couponIds replayed"
+)
+
+
+async def code_for(world: World, membership: str, token: str) -> str:
+    out = await world.api.mutate(
+        "createRedemptionCode", {"membershipId": membership}, token, "code { code qrPayload expiresAt }"
+    )
+    assert out["userErrors"] == [], out
+    return str(out["code"]["code"])
+
+
+async def redeem(world: World, store: str, code: str, offer: str, k: str | None = None) -> dict:
+    input = {"code": code, "offerId": offer, "idempotencyKey": k or key("redeem")}
+    return await world.api.mutate("redeemPartnerOffer", input, store, REDEMPTION)
+
+
+async def void(world: World, store: str, redemption: str, k: str | None = None) -> dict:
+    input = {"redemptionId": redemption, "idempotencyKey": k or key("void")}
+    return await world.api.mutate("voidPartnerRedemption", input, store, REDEMPTION)
+
+
+async def audit_clean(world: World, *brands: Brand) -> None:
+    for brand in brands or (world.a, world.b):
+        report = await world.audit(brand)
+        assert report["ok"], report["violations"]

@@ -45,6 +45,10 @@ def _missing(what: str) -> None:
     pytest.skip(message)
 
 
+def _read(path: Any) -> str:
+    return Path(path).read_text()
+
+
 def _keep(png: bytes, name: str) -> None:
     assert len(png) > 10_000  # a page, not a blank
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -128,6 +132,11 @@ async def test_hq_adjusts_points_and_the_member_page_and_the_feed_follow_live(
     watch = Watch()
     async with httpx.AsyncClient(base_url=console_hub.url, timeout=30) as client:
         api_world = World(Api(client), world.platform, world.a, world.b)
+        # Points earned from now on expire after 60 days: the member page lists them.
+        policy = {"brandId": world.a.id, "kind": "DAYS", "count": 60, "reason": "browser test"}
+        assert (await api_world.api.mutate("setExpiryPolicy", policy, world.a.hq, "policy { kind }"))[
+            "userErrors"
+        ] == []
         membership, phone, member_token = await api_world.enroll()
         assert (await api_world.earn(membership, 12_345, "browser-seed"))["userErrors"] == []
         start = await api_world.balance(membership)
@@ -148,6 +157,7 @@ async def test_hq_adjusts_points_and_the_member_page_and_the_feed_follow_live(
         await me.goto(f"{member_hub.url}/me#token={member_token}")
         await _text_becomes(me, "[data-testid=me-balance]", "123")
         assert "token" not in me.url  # the token left the address bar
+        assert "123 points expire on" in (await me.text_content("[data-testid=expiring]") or "")
 
         # The brand's live feed, HQ in a third context.
         feed_context = await watch.context(browser, "activity")
@@ -188,11 +198,22 @@ async def test_hq_adjusts_points_and_the_member_page_and_the_feed_follow_live(
         assert (await api_world.audit())["ok"]
 
         # Every other page loads cleanly; the dashboard's screenshot is kept.
-        for where in ["#/stores", "#/keys", "#/rules", "#/coupons", "#/members"]:
+        for where in ["#/stores", "#/keys", "#/rules", "#/coupons", "#/gifts", "#/changes", "#/members"]:
             await page.goto(f"{console_hub.url}/console{where}")
-            await page.wait_for_selector("main section h2", timeout=WAIT_MS)
+            await page.wait_for_selector("main section table, main section p.muted", timeout=WAIT_MS)
             await page.wait_for_load_state("networkidle")
+        # HQ's member list masks phones (the key has no personal-data permission).
+        masked = f"{phone[:3]}****{phone[-4:]}"
+        await page.locator("table[data-testid=members]").get_by_text(masked).wait_for(timeout=WAIT_MS)
         await page.goto(f"{console_hub.url}/console#/dashboard")
+        await page.wait_for_selector("[data-testid=chart-points] canvas", timeout=WAIT_MS)
+        await page.wait_for_selector("[data-testid=chart-sales] canvas", timeout=WAIT_MS)
+        tiles = await page.text_content("[data-testid=dashboard-tiles]") or ""
+        assert "Points outstanding" in tiles and "Redemption rate" in tiles
+        async with page.expect_download() as download:  # the CSV export, with the key in its header
+            await page.get_by_role("button", name="liability").click()
+        saved = await (await download.value).path()
+        assert _read(saved).startswith("part,store_code,store_name,asset")
         await page.wait_for_load_state("networkidle")
         shot = await page.screenshot(full_page=True)
         _keep(shot, "console-dashboard.png")

@@ -98,5 +98,28 @@ export const fmt = {
   signed: (n) => (Number(n) > 0 ? "+" : "") + Number(n).toLocaleString("en-US"),
   yuan: (fen) => "¥" + (Number(fen ?? 0) / 100).toLocaleString("en-US", { minimumFractionDigits: 2 }),
   time: (iso) => (iso ? new Date(iso).toLocaleString() : "—"),
+  day: (iso) => (iso ? new Date(iso).toLocaleDateString() : "—"),
   kind: (k) => String(k ?? "").toLowerCase().replace(/_/g, " "),
 };
+
+/** Download a CSV export (/reports/<name>.csv) with the credential in the header, as a file. */
+export async function downloadCsv(name, params, credential = session.get()) {
+  const url = new URL(`/reports/${name}.csv`, window.location.href);
+  for (const [k, v] of Object.entries(params)) if (v != null && v !== "") url.searchParams.set(k, v);
+  const response = await fetch(url, { headers: { authorization: `Bearer ${credential}` } });
+  if (!response.ok) {
+    let message = `The export answered ${response.status}.`;
+    try {
+      const body = await response.json();
+      message = body.errors?.[0]?.message ?? message;
+    } catch {}
+    throw new Error(message);
+  }
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = `${name}.csv`;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+}

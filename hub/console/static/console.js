@@ -6,19 +6,24 @@ import { Members, MemberDetail } from "./pages/members.js";
 import { Activity } from "./pages/activity.js";
 import { Stores } from "./pages/stores.js";
 import { Keys } from "./pages/keys.js";
-import { Rules, Coupons } from "./pages/programme.js";
+import { Rules, Coupons, Gifts } from "./pages/programme.js";
+import { Dashboard } from "./pages/dashboard.js";
+import { ChangeLog } from "./pages/changelog.js";
 
 const VIEWER = `{ viewer { role brandId storeId } }`;
 const BRAND = `query($id: ID!) { node(id: $id) { ... on Brand { id name timezone pointValue { points fen } } } }`;
 
 // Pages, in the menu's order; `roles` limits a page to the keys whose role may use it.
 const PAGES = [
+  { path: "dashboard", label: "Dashboard", view: Dashboard, roles: ["BRAND"] },
   { path: "members", label: "Members", view: Members },
   { path: "activity", label: "Live activity", view: Activity, roles: ["BRAND"] },
   { path: "stores", label: "Stores", view: Stores },
   { path: "keys", label: "API keys", view: Keys, roles: ["BRAND"] },
   { path: "rules", label: "Earning rules", view: Rules },
   { path: "coupons", label: "Coupons", view: Coupons },
+  { path: "gifts", label: "Gift catalog", view: Gifts },
+  { path: "changes", label: "Change log", view: ChangeLog, roles: ["BRAND"] },
 ];
 
 function route() {

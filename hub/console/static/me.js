@@ -1,4 +1,4 @@
-// /me: a member's own balances, live. Opened with a member token in the URL's fragment
+// /me: a member's own balances, pending and soon-expiring points and history, live. Opened with a member token in the URL's fragment
 // (/me#token=...), which never reaches a server log; the token then moves to sessionStorage.
 import { html, render, useEffect, useState } from "./vendor/htm-preact.mjs";
 import { fmt, gql, subscribe } from "./api.js";
@@ -10,6 +10,7 @@ const MINE = `{
     edges { node {
       id tier brand { name }
       points { available pending sequence }
+      expiringPoints(withinDays: 90) { points expiresAt }
       history(first: 10) { edges { node { id delta balanceAfter createdAt transaction { kind store { name } } } } }
     } }
   }
@@ -76,6 +77,9 @@ function Membership({ m }) {
       <div class="tile"><span>Available</span><strong data-testid="me-balance">${fmt.int(m.points.available)}</strong></div>
       <div class="tile"><span>Pending</span><strong>${fmt.int(m.points.pending)}</strong></div>
     </div>
+    ${m.expiringPoints.map(
+      (e) => html`<p class="expiring" data-testid="expiring">${fmt.int(e.points)} points expire on ${fmt.day(e.expiresAt)}</p>`,
+    )}
     <${Table} columns=${columns} rows=${nodes(m.history)} empty="No points yet." />
   </section>`;
 }

@@ -1,7 +1,7 @@
 // Members: search by phone, a page of the brand's memberships, and one member's detail with the
 // balance live (balanceChanged), history, and an HQ points adjustment behind a confirmation step.
 import { html, useEffect, useState } from "../vendor/htm-preact.mjs";
-import { fmt, gql, mutate, subscribe } from "../api.js";
+import { downloadCsv, fmt, gql, mutate, subscribe } from "../api.js";
 import { Failure, Loading, Table, nodes, useQuery } from "../ui.js";
 
 const SEARCH = `query($p: String!) { memberByPhone(phone: $p) { id } }`;
@@ -11,6 +11,22 @@ const LIST = `query($b: ID, $after: String) {
     pageInfo { hasNextPage endCursor }
   }
 }`;
+// HQ's member list (reports): masked phones unless the key may see them, one statement per page.
+const HQ_LIST = `query($b: ID!, $order: MemberListOrder!, $filter: MemberListFilter, $after: String) {
+  reports(brandId: $b) {
+    memberList(orderBy: $order, filter: $filter, first: 20, after: $after) {
+      edges { node { phone tier points pendingPoints lifetimeSpendFen lastPurchaseAt
+        lastPurchaseStore { name } membership { id } } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}`;
+const ORDERS = [
+  ["NEWEST", "newest"],
+  ["POINTS", "most points"],
+  ["SPEND", "most spend"],
+  ["LAST_PURCHASE", "latest purchase"],
+];
 const DETAIL = `query($id: ID!) {
   node(id: $id) {
     ... on Membership {
@@ -30,11 +46,6 @@ const LIVE = `subscription($m: ID!, $a: BigInt) {
 export function Members({ who }) {
   const [phone, setPhone] = useState("");
   const [error, setError] = useState(null);
-  const [after, setAfter] = useState([null]);
-  const [page, pageError] = useQuery(
-    () => gql(LIST, { b: who.brandId, after: after[after.length - 1] }),
-    [after.length],
-  );
   const search = async (event) => {
     event.preventDefault();
     setError(null);
@@ -46,12 +57,6 @@ export function Members({ who }) {
       setError(e);
     }
   };
-  const columns = [
-    { label: "Phone", cell: (m) => html`<a href=${`#/members/${encodeURIComponent(m.id)}`}>${m.phone}</a>` },
-    { label: "Tier", cell: (m) => m.tier },
-    { label: "Points", num: true, cell: (m) => fmt.int(m.points.available) },
-    { label: "Last purchase", cell: (m) => fmt.time(m.lastPurchaseAt) },
-  ];
   return html`<section>
     <h2>Members</h2>
     <form class="card row" onSubmit=${search} role="search">
@@ -61,15 +66,77 @@ export function Members({ who }) {
       <button type="submit">Find</button>
     </form>
     <${Failure} error=${error} />
-    <${Loading} data=${page} error=${pageError}>${() => html`
-      <${Table} columns=${columns} rows=${nodes(page.memberships)} empty="No members yet." testid="members" />
-      <div class="row">
-        ${after.length > 1 && html`<button class="link" onClick=${() => setAfter(after.slice(0, -1))}>← Previous</button>`}
-        ${page.memberships.pageInfo.hasNextPage &&
-        html`<button class="link" onClick=${() => setAfter([...after, page.memberships.pageInfo.endCursor])}>Next →</button>`}
-      </div>`}
-    <//>
+    ${who.role === "BRAND" ? html`<${HqList} who=${who} />` : html`<${StoreList} who=${who} />`}
   </section>`;
+}
+
+const detailLink = (id, text) => html`<a href=${`#/members/${encodeURIComponent(id)}`}>${text}</a>`;
+
+function Pager({ after, setAfter, pageInfo }) {
+  return html`<div class="row">
+    ${after.length > 1 && html`<button class="link" onClick=${() => setAfter(after.slice(0, -1))}>← Previous</button>`}
+    ${pageInfo.hasNextPage && html`<button class="link" onClick=${() => setAfter([...after, pageInfo.endCursor])}>Next →</button>`}
+  </div>`;
+}
+
+function HqList({ who }) {
+  const [order, setOrder] = useState("NEWEST");
+  const [tier, setTier] = useState("");
+  const [after, setAfter] = useState([null]);
+  const [exportError, setExportError] = useState(null);
+  const filter = tier.trim() ? { tier: tier.trim() } : null;
+  const [data, error] = useQuery(
+    () => gql(HQ_LIST, { b: who.brandId, order, filter, after: after[after.length - 1] }),
+    [order, tier, after.length],
+  );
+  const reset = (set) => (e) => {
+    set(e.target.value);
+    setAfter([null]);
+  };
+  const exportCsv = () =>
+    downloadCsv("member-list", { brandId: who.brandId, orderBy: order, tier: tier.trim() }).catch(setExportError);
+  const columns = [
+    { label: "Phone", cell: (m) => detailLink(m.membership.id, m.phone) },
+    { label: "Tier", cell: (m) => m.tier },
+    { label: "Points", num: true, cell: (m) => fmt.int(m.points) },
+    { label: "Pending", num: true, cell: (m) => fmt.int(m.pendingPoints) },
+    { label: "Spend", num: true, cell: (m) => fmt.yuan(m.lifetimeSpendFen) },
+    { label: "Last purchase", cell: (m) => fmt.time(m.lastPurchaseAt) },
+    { label: "Store", cell: (m) => m.lastPurchaseStore?.name ?? "—" },
+  ];
+  const list = data?.reports.memberList;
+  return html`
+    <div class="row">
+      <label for="order">Order</label>
+      <select id="order" value=${order} onChange=${reset(setOrder)}>
+        ${ORDERS.map(([v, label]) => html`<option value=${v}>${label}</option>`)}
+      </select>
+      <label for="tier">Tier</label>
+      <input id="tier" placeholder="any" value=${tier} onChange=${reset(setTier)} />
+      <button class="link" onClick=${exportCsv}>Export CSV</button>
+    </div>
+    <${Failure} error=${exportError} />
+    <${Loading} data=${data} error=${error}>${() => html`
+      <${Table} columns=${columns} rows=${nodes(list).map((m) => ({ ...m, id: m.membership.id }))}
+        empty="No members." testid="members" />
+      <${Pager} after=${after} setAfter=${setAfter} pageInfo=${list.pageInfo} />`}<//>`;
+}
+
+function StoreList({ who }) {
+  const [after, setAfter] = useState([null]);
+  const [page, pageError] = useQuery(
+    () => gql(LIST, { b: who.brandId, after: after[after.length - 1] }),
+    [after.length],
+  );
+  const columns = [
+    { label: "Phone", cell: (m) => detailLink(m.id, m.phone) },
+    { label: "Tier", cell: (m) => m.tier },
+    { label: "Points", num: true, cell: (m) => fmt.int(m.points.available) },
+    { label: "Last purchase", cell: (m) => fmt.time(m.lastPurchaseAt) },
+  ];
+  return html`<${Loading} data=${page} error=${pageError}>${() => html`
+    <${Table} columns=${columns} rows=${nodes(page.memberships)} empty="No members yet." testid="members" />
+    <${Pager} after=${after} setAfter=${setAfter} pageInfo=${page.memberships.pageInfo} />`}<//>`;
 }
 
 export function MemberDetail({ who, id }) {

@@ -1,4 +1,4 @@
-// The brand's programme as it stands: earning rules and coupon templates (read-only lists).
+// The brand's programme as it stands: earning rules, coupon templates, gift catalog (read-only lists).
 import { html } from "../vendor/htm-preact.mjs";
 import { fmt, gql } from "../api.js";
 import { Loading, Table, nodes, useQuery } from "../ui.js";
@@ -13,6 +13,30 @@ const COUPONS = `query($b: ID) {
     edges { node { id code name kind pointsPrice issued active validUntil } }
   }
 }`;
+
+const GIFTS = `query($b: ID) {
+  giftItems(brandId: $b, first: 100) {
+    edges { node { id code name pointsPrice cashFen stock ordered active validUntil } }
+  }
+}`;
+
+export function Gifts({ who }) {
+  const [data, error] = useQuery(() => gql(GIFTS, { b: who.brandId }), [who.brandId]);
+  const columns = [
+    { label: "Code", cell: (g) => g.code },
+    { label: "Name", cell: (g) => g.name },
+    { label: "Points", num: true, cell: (g) => fmt.int(g.pointsPrice) },
+    { label: "Cash", num: true, cell: (g) => (Number(g.cashFen) ? fmt.yuan(g.cashFen) : "—") },
+    { label: "Stock", num: true, cell: (g) => (g.stock == null ? "unlimited" : fmt.int(g.stock)) },
+    { label: "Ordered", num: true, cell: (g) => fmt.int(g.ordered) },
+    { label: "Active", cell: (g) => (g.active ? "yes" : "no") },
+  ];
+  return html`<section>
+    <h2>Gift catalog</h2>
+    <${Loading} data=${data} error=${error}>${() =>
+      html`<${Table} columns=${columns} rows=${nodes(data.giftItems)} empty="No gifts in the catalog." testid="gifts" />`}<//>
+  </section>`;
+}
 
 export function Rules({ who }) {
   const [data, error] = useQuery(() => gql(RULES, { b: who.brandId }), [who.brandId]);

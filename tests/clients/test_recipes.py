@@ -7,11 +7,13 @@ node_modules). Without Node the tests skip, except under CI=true, where they fai
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,20 +26,28 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "clients"
 
 
 @pytest.fixture(scope="module")
-def node_modules() -> Path:
+def node_modules() -> Iterator[Path]:
     npm, node = shutil.which("npm"), shutil.which("node")
     if not (npm and node):
         if os.environ.get("CI") == "true":
             pytest.fail("the client recipes need Node 20+ and npm under CI")
         pytest.skip("Node and npm are not installed")
-    digest = hashlib.sha256((EXAMPLE / "package-lock.json").read_bytes()).hexdigest()
-    stamp = EXAMPLE / "node_modules" / ".hub-package-lock.sha256"
-    if not (stamp.exists() and stamp.read_text() == digest):
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=EXAMPLE, check=True, capture_output=True, timeout=600
-        )
-        stamp.write_text(digest)
-    return EXAMPLE / "node_modules"
+    # The example folder is shared: a second test run (the other backend, in parallel) waits here rather
+    # than install or compile into it at the same time.
+    with (EXAMPLE / ".test-lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        digest = hashlib.sha256((EXAMPLE / "package-lock.json").read_bytes()).hexdigest()
+        stamp = EXAMPLE / "node_modules" / ".hub-package-lock.sha256"
+        if not (stamp.exists() and stamp.read_text() == digest):
+            subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund"],
+                cwd=EXAMPLE,
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
+            stamp.write_text(digest)
+        yield EXAMPLE / "node_modules"
 
 
 def _run(*command: str | Path) -> subprocess.CompletedProcess[str]:

@@ -36,8 +36,11 @@ def _run(settings: Settings, fn: Callable[[], Awaitable[Any]]) -> Any:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    asyncio.run(db.migrate(settings.database_url))
-    print("database is up to date")
+    applied = asyncio.run(db.migrate(settings.database_url))
+    if applied:
+        print(f"applied {len(applied)} migration{'s' if len(applied) > 1 else ''}: {', '.join(applied)}")
+    else:
+        print("database is up to date: no migration to apply")
     return 0
 
 

@@ -66,14 +66,21 @@ async def close_db() -> None:
     await Tortoise.close_connections()
 
 
-async def migrate(database_url: str) -> None:
-    """Apply every pending migration (the same as ``tortoise migrate``)."""
+async def migrate(database_url: str) -> list[str]:
+    """Apply every pending migration (the same as ``tortoise migrate``); the names of those applied."""
     from tortoise.migrations.api import migrate as migrate_api
 
+    applied: list[str] = []
+
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_done":
+            applied.append(name)
+
     try:
-        await migrate_api(config=tortoise_config(database_url))
+        await migrate_api(config=tortoise_config(database_url), progress=progress)
     finally:
         await Tortoise.close_connections()
+    return applied
 
 
 @functools.lru_cache(maxsize=256)

@@ -188,6 +188,18 @@ READ_REPORTS = _declare(
 READ_CHANGE_LOG = _declare(
     "changeLog.read", {PLATFORM, BRAND}, Scope.BRAND, "read the log of configuration changes and adjustments"
 )
+EXPORT_MEMBER_DATA = _declare(
+    "member.export",
+    {PLATFORM, BRAND, MEMBER},
+    Scope.MEMBERSHIP,
+    "export a member's data (keys: with personal data)",
+)
+ERASE_MEMBER_DATA = _declare(
+    "member.erase",
+    {PLATFORM, BRAND, MEMBER},
+    Scope.MEMBERSHIP,
+    "erase a member's personal data, keeping the ledger (keys: with personal data)",
+)
 # Spending (docs/spending.md): checkout rules, stored value, checkout and refunds.
 SET_SPENDING_RULES = _declare(
     "spending.setRules", {BRAND}, Scope.BRAND, "set checkout rules, top-up bonus tiers, refund clawback"

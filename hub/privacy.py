@@ -7,9 +7,15 @@ Full numbers are E.164 with the plus (``+8613800130000``); the database keeps th
 
 Every field or list that shows a phone goes through ``phone_for``; code that needs the rule alone
 (e.g. whether an export may include personal data) asks ``sees_personal_data``.
+
+An erased person (docs/records.md) keeps a placeholder in place of the phone (``ERASED_MARK`` and
+random letters, which no phone number can equal); it is shown to everyone as ``ERASED``.
 """
 
 from __future__ import annotations
+
+import re
+import secrets
 
 import phonenumbers
 
@@ -17,6 +23,18 @@ from hub.auth.principal import Principal
 from hub.domain import KeyScope, Role
 
 MAINLAND = 86
+_MAINLAND_MOBILE = re.compile(r"861\d{10}")
+ERASED_MARK = "x"
+ERASED = "ERASED"
+
+
+def erased_placeholder() -> str:
+    """What an erased person's phone column holds: unique, random, never a phone number."""
+    return ERASED_MARK + secrets.token_hex(8)
+
+
+def is_erased(digits: str) -> bool:
+    return digits.startswith(ERASED_MARK)
 
 
 def sees_personal_data(principal: Principal | None) -> bool:
@@ -33,6 +51,8 @@ def e164(digits: str) -> str:
 
 def mask_phone(digits: str) -> str:
     """The stored digits with the middle of the national number hidden: ``138****0000``."""
+    if _MAINLAND_MOBILE.fullmatch(digits):  # the common case, without parsing
+        return f"{digits[2:5]}****{digits[-4:]}"
     try:
         parsed = phonenumbers.parse(e164(digits))
         country, national = parsed.country_code, phonenumbers.national_significant_number(parsed)
@@ -46,5 +66,7 @@ def mask_phone(digits: str) -> str:
 
 
 def phone_for(principal: Principal | None, digits: str) -> str:
-    """The phone as ``principal`` may see it: in full (E.164) or masked."""
+    """The phone as ``principal`` may see it: in full (E.164) or masked; ``ERASED`` after erasure."""
+    if is_erased(digits):
+        return ERASED
     return e164(digits) if sees_personal_data(principal) else mask_phone(digits)

@@ -48,7 +48,8 @@ def memberships_in_reach(p: Principal) -> QuerySet[Membership]:
     if p.role is Role.PLATFORM:
         return Membership.all()
     if p.role is Role.MEMBER:
-        query = Membership.filter(member_id=p.member_id)
+        # An erased membership is no longer the person's (docs/records.md): tokens issued before stop.
+        query = Membership.filter(member_id=p.member_id, erased_at__isnull=True)
         return query.filter(brand_id=p.brand_id) if p.brand_id is not None else query
     return Membership.filter(brand_id=p.brand_id)
 
@@ -58,7 +59,11 @@ def membership_in_reach(p: Principal, m: Membership) -> bool:
     if p.role is Role.PLATFORM:
         return True
     if p.role is Role.MEMBER:
-        return m.member_id == p.member_id and (p.brand_id is None or m.brand_id == p.brand_id)
+        return (
+            m.member_id == p.member_id
+            and m.erased_at is None
+            and (p.brand_id is None or m.brand_id == p.brand_id)
+        )
     return m.brand_id == p.brand_id
 
 
@@ -66,7 +71,9 @@ def transactions_in_reach(p: Principal) -> QuerySet[LedgerTransaction]:
     if p.role is Role.PLATFORM:
         return LedgerTransaction.all()
     if p.role is Role.MEMBER:
-        query = LedgerTransaction.filter(membership__member_id=p.member_id)
+        query = LedgerTransaction.filter(
+            membership__member_id=p.member_id, membership__erased_at__isnull=True
+        )
         return query.filter(brand_id=p.brand_id) if p.brand_id is not None else query
     if p.role is Role.STORE:  # a store sees members' transactions, not the brand's own bookkeeping
         return LedgerTransaction.filter(brand_id=p.brand_id, membership_id__isnull=False)

@@ -25,6 +25,7 @@ from hub.resolvers import (
     lifecycle_audit,
     partner_statements,
     passes,
+    personal_data,
     reports_audit,
     rewards,
     wallets,
@@ -44,6 +45,7 @@ DOMAIN_CHECKS: tuple[DomainCheck, ...] = (
     wallets.audit,
     checkout_audit.audit,
     partner_statements.audit,
+    personal_data.audit,
 )
 
 

@@ -16,7 +16,7 @@ from hub.auth.keys import new_secret, scopes_value
 from hub.domain import KeyScope, Role
 from hub.errors import DomainError, ErrorCode, InvalidInput, PermissionDenied
 from hub.models import ApiKey, Member
-from hub.privacy import e164
+from hub.privacy import phone_for
 from hub.resolvers import access, change_log, creations
 from hub.resolvers import validation as v
 
@@ -205,5 +205,5 @@ async def viewer(principal: Principal | None) -> ViewerInfo | None:
     phone = None
     if p.member_id is not None:
         member = await Member.get_or_none(id=p.member_id)
-        phone = e164(member.phone) if member else None
+        phone = phone_for(p, member.phone) if member else None
     return ViewerInfo(p.role, p.brand_id, p.store_id, phone, p.expires_at, p.all_brands)

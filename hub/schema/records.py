@@ -10,11 +10,11 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from hub import policy
-from hub.resolvers import change_log
+from hub.resolvers import change_log, personal_data
 from hub.schema.authorize import Authorize
-from hub.schema.common import BigInt, Connection, decode_id, encode_id
+from hub.schema.common import BigInt, Connection, UserError, decode_id, encode_id, mutate
 from hub.schema.context import Info
-from hub.schema.nodes import AFTER, FIRST, RoleEnum, connection
+from hub.schema.nodes import AFTER, FIRST, Membership, RoleEnum, connection
 
 
 @strawberry.type(description="One configuration change or manual adjustment, as it was recorded.")
@@ -78,3 +78,71 @@ class RecordsQuery:
         brand = decode_id(brand_id, "Brand", "brandId") if brand_id else None
         query = await change_log.changes(info.context.principal, brand, action)
         return await connection(info, query, ChangeRecord.from_model, first, after, True)
+
+
+@strawberry.type(description="Everything the hub keeps about one membership and its person (PIPL).")
+class MemberDataExport:
+    exported_at: datetime = strawberry.field(description="When the export was made.")
+    data: JSON = strawberry.field(
+        description=(
+            "The document: person (phone, birthday), membership (brand, tier, dates, spend, points) and"
+            " pointsHistory (every change with its kind, reason and store), as docs/records.md shows."
+        )
+    )
+
+
+@strawberry.input(description="The membership whose personal data to erase.")
+class EraseMemberDataInput:
+    membership_id: strawberry.ID = strawberry.field(
+        description="The membership (a member: its own; HQ: its brand's)."
+    )
+
+
+@strawberry.type(description="The result of eraseMemberData.")
+class EraseMemberDataPayload:
+    user_errors: list[UserError] = strawberry.field(description="Why nothing was erased, if so.")
+    membership: Membership | None = strawberry.field(
+        default=None, description="The membership, now pseudonymous (its phone reads ERASED)."
+    )
+    erased_at: datetime | None = strawberry.field(default=None, description="When it was erased.")
+
+
+@strawberry.type
+class PersonalDataQuery:
+    @strawberry.field(
+        description=(
+            "A member's data as one document (PIPL): the member itself, or an API key with the"
+            " PERSONAL_DATA scope (HQ: its brand's memberships)."
+        ),
+        extensions=[Authorize(policy.EXPORT_MEMBER_DATA)],
+    )
+    async def member_data_export(
+        self,
+        info: Info,
+        membership_id: Annotated[relay.GlobalID, strawberry.argument(description="The membership.")],
+    ) -> MemberDataExport:
+        export = await personal_data.export_member_data(
+            info.context.principal, decode_id(membership_id, "Membership", "membershipId")
+        )
+        return MemberDataExport(exported_at=export.exported_at, data=cast(JSON, export.data))
+
+
+@strawberry.type
+class RecordsMutation:
+    @strawberry.mutation(
+        description=(
+            "The member, its brand's HQ or the platform: erase the personal data of a membership (PIPL)."
+            " The membership becomes pseudonymous: phone, birthday and login codes go; its points,"
+            " history, coupons and tier stay, so balances and the audit stay whole. A second erasure"
+            " changes nothing. Member tokens stop reaching it."
+        ),
+        extensions=[Authorize(policy.ERASE_MEMBER_DATA)],
+    )
+    async def erase_member_data(self, info: Info, input: EraseMemberDataInput) -> EraseMemberDataPayload:
+        async def run() -> dict:
+            membership = await personal_data.erase_member_data(
+                info.context.principal, decode_id(input.membership_id, "Membership", "membershipId")
+            )
+            return {"membership": Membership.from_model(membership), "erased_at": membership.erased_at}
+
+        return await mutate(EraseMemberDataPayload, run)

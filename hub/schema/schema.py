@@ -47,7 +47,7 @@ from hub.schema.partnerships import (
 )
 from hub.schema.passes import PassMutation, PassProduct, PassQuery, ServicePass
 from hub.schema.points import PointsMutation
-from hub.schema.records import RecordsQuery
+from hub.schema.records import PersonalDataQuery, RecordsMutation, RecordsQuery
 from hub.schema.referrals import ReferralMutation
 from hub.schema.reports import ReportsQuery
 from hub.schema.rewards import EngagementEvent, RewardsMutation, RewardsQuery
@@ -78,6 +78,7 @@ def _query_type() -> type:
         LifecycleQuery,
         ReportsQuery,
         RecordsQuery,
+        PersonalDataQuery,
         CheckoutQuery,
         CatalogQuery,
         PassQuery,
@@ -123,6 +124,7 @@ class Mutation(
     PartnershipMutation,
     RedemptionMutation,
     StatementMutation,
+    RecordsMutation,
 ):
     pass
 

@@ -272,6 +272,40 @@ async def read_change_log(c: Ctx, t: str | None) -> str:
     return await _query(c, query, {"b": c.world.a.id}, t)
 
 
+async def _with_personal_data(c: Ctx, t: str | None) -> str | None:
+    """The same caller with the PERSONAL_DATA scope (an API key of its role and brand that has it);
+    tests/records covers keys without it."""
+    if t is None or not t.startswith("fh_"):
+        return t
+    viewer = (await c.api.data("{ viewer { role brandId } }", token=t))["viewer"]
+    if viewer["role"] not in ("PLATFORM", "BRAND"):
+        return t
+    input = {"role": viewer["role"], "brandId": viewer["brandId"], "scopes": ["PERSONAL_DATA"]}
+    return str((await c.api.mutate("createApiKey", input, c.world.platform, "secret"))["secret"])
+
+
+@scenario(POLICY["member.export"])
+async def export_member_data(c: Ctx, t: str | None) -> str:
+    query = "query($m: ID!) { memberDataExport(membershipId: $m) { exportedAt } }"
+    return await _query(c, query, {"m": c.membership}, await _with_personal_data(c, t))
+
+
+@scenario(POLICY["member.erase"])
+async def erase_member_data(c: Ctx, t: str | None) -> str:
+    from hub.models import Member, Membership
+
+    before = await Membership.get(id=pk(c.membership))
+    result = await _mutation(c, "eraseMemberData", {"membershipId": c.membership}, t)
+    if result == "OK":  # put X back, so that the other scenarios find M as it was
+        after = await Membership.get(id=before.id)
+        await Membership.filter(id=before.id).update(member_id=before.member_id, erased_at=None)
+        if after.member_id != before.member_id:
+            await Member.filter(id=after.member_id).delete()
+        else:
+            raise AssertionError("X has memberships of two brands: the erasure moves M to a nobody")
+    return result
+
+
 @scenario(POLICY["key.create"])
 async def create_key(c: Ctx, t: str | None) -> str:
     return await _mutation(c, "createApiKey", {"role": "STORE", "storeId": c.world.a.store_id}, t)

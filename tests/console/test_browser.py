@@ -198,7 +198,16 @@ async def test_hq_adjusts_points_and_the_member_page_and_the_feed_follow_live(
         assert (await api_world.audit())["ok"]
 
         # Every other page loads cleanly; the dashboard's screenshot is kept.
-        for where in ["#/stores", "#/keys", "#/rules", "#/coupons", "#/gifts", "#/changes", "#/members"]:
+        for where in [
+            "#/stores",
+            "#/keys",
+            "#/rules",
+            "#/coupons",
+            "#/gifts",
+            "#/partnerships",
+            "#/changes",
+            "#/members",
+        ]:
             await page.goto(f"{console_hub.url}/console{where}")
             await page.wait_for_selector("main section table, main section p.muted", timeout=WAIT_MS)
             await page.wait_for_load_state("networkidle")

@@ -9,6 +9,7 @@ import { Keys } from "./pages/keys.js";
 import { Rules, Coupons, Gifts } from "./pages/programme.js";
 import { Dashboard } from "./pages/dashboard.js";
 import { ChangeLog } from "./pages/changelog.js";
+import { Partnerships } from "./pages/partnerships.js";
 
 const VIEWER = `{ viewer { role brandId storeId } }`;
 const BRAND = `query($id: ID!) { node(id: $id) { ... on Brand { id name timezone pointValue { points fen } } } }`;
@@ -23,6 +24,7 @@ const PAGES = [
   { path: "rules", label: "Earning rules", view: Rules },
   { path: "coupons", label: "Coupons", view: Coupons },
   { path: "gifts", label: "Gift catalog", view: Gifts },
+  { path: "partnerships", label: "Partnerships", view: Partnerships },
   { path: "changes", label: "Change log", view: ChangeLog, roles: ["BRAND"] },
 ];
 
@@ -86,6 +88,7 @@ function Shell({ who, onSignOut }) {
   const current = pages.find((p) => p.path === where.page) || pages[0];
   let body;
   if (current.path === "members" && where.arg) body = html`<${MemberDetail} who=${who} id=${where.arg} />`;
+  else if (current.path === "partnerships") body = html`<${Partnerships} who=${who} id=${where.arg} />`;
   else body = html`<${current.view} who=${who} />`;
   return html`<div class="shell">
     <header>

@@ -12,18 +12,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from hub import policy
 from hub.auth import Principal
 from hub.domain import ClawbackPolicy
 from hub.errors import InvalidInput
 from hub.models import SpendingRules
-from hub.resolvers import access
+from hub.resolvers import access, change_log
 from hub.resolvers import validation as v
 
 MAX_EXCLUDED = 50
 MAX_TIERS = 20
 MAX_STEP_FEN = 100_000  # ¥1,000
+# What the change log keeps of a change (docs/records.md), before and after.
+RECORDED = (
+    "points_min_bill_fen",
+    "points_max_share_bp",
+    "points_step_fen",
+    "excluded_categories",
+    "top_up_tiers",
+    "refund_clawback",
+)
 CATEGORY = re.compile(r"[A-Za-z0-9 _./:-]{1,64}")
 
 
@@ -89,8 +99,10 @@ async def update_rules(
 ) -> SpendingRules:
     """HQ changes the brand's spending rules; fields left out keep their value. They apply to
     checkouts, top-ups and refunds from now on (each transaction stores the terms it used)."""
-    brand = await access.get_brand(principal, policy.SET_SPENDING_RULES, brand_id)
+    p = policy.require(principal, policy.SET_SPENDING_RULES)
+    brand = await access.get_brand(p, policy.SET_SPENDING_RULES, brand_id)
     rules = await rules_for(brand.id)
+    before = change_log.snapshot(rules, RECORDED) if rules._saved_in_db else None
     if points_min_bill_fen is not None:
         if not 0 <= points_min_bill_fen <= v.MAX_AMOUNT:
             raise InvalidInput(f"Between 0 and {v.MAX_AMOUNT} fen.", "pointsMinBillFen")
@@ -114,10 +126,19 @@ async def update_rules(
         rules.top_up_tiers = _check_tiers(top_up_tiers)
     if refund_clawback is not None:
         rules.refund_clawback = refund_clawback
+    after = change_log.snapshot(rules, RECORDED)
     try:
-        await rules.save()
+        async with in_transaction() as conn:
+            await rules.save(using_db=conn)
+            await change_log.record(
+                p, policy.SET_SPENDING_RULES, brand, before=before, after=after, using_db=conn
+            )
     except IntegrityError:  # created at the same moment by another request: apply to that row
         saved = await SpendingRules.get(brand_id=brand.id)
         rules.id, rules._saved_in_db = saved.id, True
-        await rules.save()
+        async with in_transaction() as conn:
+            await rules.save(using_db=conn)
+            await change_log.record(
+                p, policy.SET_SPENDING_RULES, brand, before=before, after=after, using_db=conn
+            )
     return rules

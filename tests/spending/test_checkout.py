@@ -299,3 +299,17 @@ async def test_the_audit_sees_checkout_details_that_disagree_with_the_postings(w
     finally:
         await tamper(f"UPDATE ledger_counter SET value = 500 WHERE key = 'refund:t{txn}'")
     await assert_audit_clean(world)
+
+
+async def test_one_coupon_at_several_tills_pays_one_bill(world: World) -> None:
+    membership, token = await _member(world)
+    t = await template(world, amountOffFen=500, minBillFen=0)
+    coupon = (await issue(world, t["id"], membership))["coupons"][0]["id"]
+    results = await asyncio.gather(*(checkout(world, membership, 3_000, couponId=coupon) for _ in range(8)))
+    ok = [r for r in results if not r["userErrors"]]
+    assert len(ok) == 1 and ok[0]["couponOffFen"] == 500
+    assert {r["userErrors"][0]["code"] for r in results if r["userErrors"]} == {"ALREADY_USED"}
+    # Nothing of the refused checkouts was written: one purchase, its points only.
+    assert await world.balance(membership) == 25
+    assert [c["status"] for c in await coupons(world, membership, token)] == ["USED"]
+    await assert_audit_clean(world)

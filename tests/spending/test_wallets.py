@@ -306,3 +306,16 @@ async def test_the_audit_sees_a_refund_counter_that_disagrees_with_the_refunds(w
     finally:
         await tamper(f"UPDATE ledger_counter SET value = 500 WHERE key = 'sv:refunded:t{top_up_id}'")
     await assert_audit_clean(world)
+
+
+async def test_a_rules_change_is_in_the_change_log(world: World) -> None:
+    await set_rules(world, pointsStepFen=200)
+    try:
+        query = "query($a: String) { changeLog(first: 5, action: $a) { edges { node { action subjectType before after } } } }"
+        data = await world.api.data(query, {"a": "spending.setRules"}, world.a.hq)
+        latest = data["changeLog"]["edges"][0]["node"]
+        assert latest["subjectType"] == "Brand"
+        assert (latest["before"]["points_step_fen"], latest["after"]["points_step_fen"]) == (100, 200)
+        assert latest["after"]["top_up_tiers"][0]["minFen"] == 10_000
+    finally:
+        await set_rules(world, pointsStepFen=100)

@@ -50,6 +50,7 @@ class TransactionKind(StrEnum):
     REVERSE = "reverse"
     TRANSFER = "transfer"
     EXPIRE = "expire"
+    REDATE = "redate"  # open lots given new expiry dates by HQ (lifecycle)
     MATURE = "mature"
     TOP_UP = "top_up"
     PARTNER_REDEEM = "partner_redeem"

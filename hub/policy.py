@@ -151,6 +151,9 @@ READ_COUPONS = _declare("coupon.read", ANY, Scope.MEMBERSHIP, "read a membership
 SET_EXPIRY_POLICY = _declare(
     "expiry.setPolicy", {BRAND}, Scope.BRAND, "set a brand's expiry policy (points earned from then on)"
 )
+REDATE_POINTS = _declare(
+    "expiry.redate", {BRAND}, Scope.BRAND, "date the points members hold by the policy in force (a job)"
+)
 READ_EXPIRY_POLICY = _declare("expiry.readPolicy", ANY, Scope.BRAND, "read a brand's expiry policy")
 LIST_EXPIRING = _declare(
     "expiry.listExpiring", {PLATFORM, BRAND}, Scope.BRAND, "list memberships with points expiring soon"

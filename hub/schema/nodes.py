@@ -49,6 +49,7 @@ describe_values(
         domain.TransactionKind.REVERSE: "The reversal of an earlier transaction.",
         domain.TransactionKind.TRANSFER: "Value moved between accounts.",
         domain.TransactionKind.EXPIRE: "Points that expired.",
+        domain.TransactionKind.REDATE: "Open points given new expiry dates by HQ (the policy in force).",
         domain.TransactionKind.MATURE: "Pending points that became available.",
         domain.TransactionKind.TOP_UP: "Stored value paid in.",
         domain.TransactionKind.PARTNER_REDEEM: "Points spent at a partner brand.",

@@ -52,7 +52,7 @@ def default_registry() -> Registry:
     here, e.g. ``registry.add(BulkGrant())`` and
     ``registry.add_schedule(Schedule("expire-lots", "expiry.run", timedelta(minutes=10)))``.
     """
-    from hub.resolvers import expiring, expiry, maturity, report_rollup, tiers
+    from hub.resolvers import expiring, expiry, expiry_redate, maturity, report_rollup, tiers
     from hub.resolvers.grant_job import BulkGrantJob
 
     registry = Registry([BulkGrantJob()])
@@ -64,6 +64,7 @@ def default_registry() -> Registry:
     # Lifecycle: due lots expire; members are told ahead.
     registry.add(expiry.ExpireLots())
     registry.add_schedule(expiry.SCHEDULE)
+    registry.add(expiry_redate.RedateOpenPoints())
     registry.add(expiring.NotifyExpiring())
     registry.add_schedule(expiring.NOTIFY_SCHEDULE)
     # Reports: the ledger's report deltas folded into brand-local days.

@@ -773,6 +773,12 @@ async def set_expiry_policy(c: Ctx, t: str | None) -> str:
     return await _mutation(c, "setExpiryPolicy", {"brandId": c.world.a.id, "kind": "DAYS", "count": 3660}, t)
 
 
+@scenario(POLICY["expiry.redate"])
+async def redate_open_points(c: Ctx, t: str | None) -> str:
+    input = {"brandId": c.world.a.id, "reason": "policy changed", "idempotencyKey": f"authz-{next(_n)}"}
+    return await _mutation(c, "redateOpenPoints", input, t)
+
+
 @scenario(POLICY["expiry.readPolicy"])
 async def read_expiry_policy(c: Ctx, t: str | None) -> str:
     await set_expiry_policy(c, c.world.a.hq)  # so that brand A has one to read

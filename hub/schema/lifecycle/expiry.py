@@ -12,12 +12,13 @@ from strawberry import relay
 
 from hub import policy
 from hub.domain import ExpiryKind, ExpiryPeriod
-from hub.resolvers import expiring
+from hub.resolvers import expiring, expiry_redate
 from hub.resolvers import expiry_policy as policies
 from hub.resolvers.pagination import decode_cursor, encode_cursor
 from hub.schema.authorize import Authorize
 from hub.schema.common import BigInt, Connection, UserError, decode_id, mutate
 from hub.schema.context import Info
+from hub.schema.jobs import Job
 from hub.schema.nodes import AFTER, FIRST, Membership
 
 
@@ -97,6 +98,27 @@ class SetExpiryPolicyInput:
 class ExpiryPolicyPayload:
     user_errors: list[UserError] = strawberry.field(description="Why nothing was written, if so.")
     policy: ExpiryPolicy | None = strawberry.field(default=None, description="The new version.")
+
+
+@strawberry.input(description="Date the points members hold by the expiry policy in force now.")
+class RedateOpenPointsInput:
+    brand_id: strawberry.ID = strawberry.field(description="The brand (HQ: its own).")
+    reason: str = strawberry.field(description="Why, for the record (at most 200 characters).")
+    idempotency_key: str = strawberry.field(
+        description=(
+            "Your unique id for this request. Retrying with the same key returns the same job; the same"
+            " key with a different request fails with IDEMPOTENCY_CONFLICT."
+        )
+    )
+
+
+@strawberry.type(description="The result of starting a re-dating of open points.")
+class RedateOpenPointsPayload:
+    user_errors: list[UserError] = strawberry.field(description="Why nothing was written, if so.")
+    job: Job | None = strawberry.field(default=None, description="The lifecycle.redate job: its progress.")
+    created: bool | None = strawberry.field(
+        default=None, description="false when the same request (idempotency key) started it before."
+    )
 
 
 @strawberry.type(description="Points of a membership that expire at one date.")
@@ -218,6 +240,26 @@ class ExpiryMutation:
             return {"policy": ExpiryPolicy.from_model(created)}
 
         return await mutate(ExpiryPolicyPayload, run)
+
+    @strawberry.mutation(
+        description=(
+            "Brand HQ: date the points members already hold by the policy in force now (a job; each"
+            " changed membership gets one `redate` transaction listing old and new dates)."
+        ),
+        extensions=[Authorize(policy.REDATE_POINTS)],
+    )
+    async def redate_open_points(self, info: Info, input: RedateOpenPointsInput) -> RedateOpenPointsPayload:
+        async def run() -> dict:
+            job, created = await expiry_redate.start_redate(
+                info.context.principal,
+                info.context.services.broker,
+                decode_id(input.brand_id, "Brand", "brandId"),
+                input.reason,
+                input.idempotency_key,
+            )
+            return {"job": Job.from_model(job), "created": created}
+
+        return await mutate(RedateOpenPointsPayload, run)
 
 
 @strawberry.type

@@ -4,10 +4,13 @@ the cash part earning points; refunds in part and in full; concurrency on one me
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from hub.ledger.engine import LedgerWriter
 from hub.models import LedgerTransaction, Purchase, TransactionKind
+from hub.resolvers.maturity import mature_due
 from tests.helpers import Api, World, make_world, pk, tamper
 from tests.spending.support import (
     assert_audit_clean,
@@ -313,3 +316,30 @@ async def test_one_coupon_at_several_tills_pays_one_bill(world: World) -> None:
     assert await world.balance(membership) == 25
     assert [c["status"] for c in await coupons(world, membership, token)] == ["USED"]
     await assert_audit_clean(world)
+
+
+async def test_a_refund_takes_pending_points_first_then_matured_ones(
+    world: World, ledger: LedgerWriter
+) -> None:
+    """Earned points still pending (a return window) are cancelled before they mature; what matured
+    since is taken from the available points."""
+    query = "query($id: ID!) { node(id: $id) { ... on Membership { points { available pending } } } }"
+    settings = {"brandId": world.b.id, "pendingDays": 7}
+    await world.api.mutate("updateBrandSettings", settings, world.b.hq, "brand { id }")
+    try:
+        membership, _, _ = await world.enroll(world.b)
+        bought = await world.earn(membership, 100_000, key("buy"), world.b)  # 100 points, pending
+    finally:
+        await world.api.mutate(
+            "updateBrandSettings", {**settings, "pendingDays": 0}, world.b.hq, "brand { id }"
+        )
+    half = await refund(world, bought["transaction"]["id"], 50_000, token=world.b.store)
+    assert (half["cashFen"], half["pointsClawedBack"]) == (50_000, 50)
+    held = (await world.api.data(query, {"id": membership}, world.b.hq))["node"]["points"]
+    assert held == {"available": 0, "pending": 50}
+    assert await mature_due(ledger, datetime.now(UTC) + timedelta(days=8)) >= 1
+    rest = await refund(world, bought["transaction"]["id"], token=world.b.store)
+    assert (rest["cashFen"], rest["pointsClawedBack"], rest["pointsBalance"]) == (50_000, 50, 0)
+    held = (await world.api.data(query, {"id": membership}, world.b.hq))["node"]["points"]
+    assert held == {"available": 0, "pending": 0}
+    await assert_audit_clean(world, world.b)

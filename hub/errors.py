@@ -44,6 +44,8 @@ class ErrorCode(StrEnum):
     STORE_NOT_PARTICIPATING = "STORE_NOT_PARTICIPATING"  # a store of the offer brand not in the terms
     CODE_EXPIRED = "CODE_EXPIRED"  # a one-time redemption code past its two minutes
     INVALID_STATE = "INVALID_STATE"  # the thing is not in a state that allows this (closing a closed period)
+    # Records (docs/records.md): reverseTransaction of a kind that has its own undo (refunds, voids).
+    NOT_REVERSIBLE = "NOT_REVERSIBLE"
 
 
 class DomainError(Exception):

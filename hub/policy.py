@@ -203,6 +203,9 @@ ERASE_MEMBER_DATA = _declare(
     Scope.MEMBERSHIP,
     "erase a member's personal data, keeping the ledger (keys: with personal data)",
 )
+REVERSE_TRANSACTION = _declare(
+    "transaction.reverse", {BRAND}, Scope.MEMBERSHIP, "reverse a manual adjustment or a redemption, once"
+)
 # Spending (docs/spending.md): checkout rules, stored value, checkout and refunds.
 SET_SPENDING_RULES = _declare(
     "spending.setRules", {BRAND}, Scope.BRAND, "set checkout rules, top-up bonus tiers, refund clawback"

@@ -72,6 +72,10 @@ ERROR_CODE_HELP: dict[ErrorCode, str] = {
     ErrorCode.STORE_NOT_PARTICIPATING: "This store does not take part in the partnership's terms.",
     ErrorCode.CODE_EXPIRED: "The member's one-time redemption code expired: ask for a new one.",
     ErrorCode.INVALID_STATE: "The object is not in a state that allows this (see message).",
+    ErrorCode.NOT_REVERSIBLE: (
+        "reverseTransaction reverses manual adjustments and redemptions; other kinds have their own undo"
+        " (refunds, voids, cancellations)."
+    ),
 }
 
 

@@ -10,11 +10,11 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from hub import policy
-from hub.resolvers import change_log, personal_data
+from hub.resolvers import change_log, personal_data, reversals
 from hub.schema.authorize import Authorize
 from hub.schema.common import BigInt, Connection, UserError, decode_id, encode_id, mutate
 from hub.schema.context import Info
-from hub.schema.nodes import AFTER, FIRST, Membership, RoleEnum, connection
+from hub.schema.nodes import AFTER, FIRST, LedgerTransaction, Membership, RoleEnum, connection
 
 
 @strawberry.type(description="One configuration change or manual adjustment, as it was recorded.")
@@ -107,6 +107,38 @@ class EraseMemberDataPayload:
     erased_at: datetime | None = strawberry.field(default=None, description="When it was erased.")
 
 
+@strawberry.input(description="The transaction to reverse.")
+class ReverseTransactionInput:
+    transaction_id: strawberry.ID = strawberry.field(
+        description="A manual adjustment (ADJUST) or a redemption (REDEEM) of the brand."
+    )
+    reason: str = strawberry.field(description="Why, as the reversal will record it.")
+    idempotency_key: str = strawberry.field(
+        description=(
+            "Your unique id for this reversal. Retrying with it answers the first reversal; the same key"
+            " with another request is IDEMPOTENCY_CONFLICT."
+        )
+    )
+
+
+@strawberry.type(description="The result of reverseTransaction.")
+class ReverseTransactionPayload:
+    user_errors: list[UserError] = strawberry.field(
+        description="NOT_REVERSIBLE, ALREADY_REVERSED, INSUFFICIENT_POINTS, NOT_FOUND, ...; empty on success."
+    )
+    transaction: LedgerTransaction | None = strawberry.field(
+        default=None, description="The REVERSE transaction (the first one, on a replay)."
+    )
+    reversed_transaction_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="The transaction it reverses."
+    )
+    membership: Membership | None = strawberry.field(default=None, description="The membership.")
+    points: BigInt | None = strawberry.field(default=None, description="The signed change to its points.")
+    balance: BigInt | None = strawberry.field(
+        default=None, description="Available points right after the reversal."
+    )
+
+
 @strawberry.type
 class PersonalDataQuery:
     @strawberry.field(
@@ -146,3 +178,33 @@ class RecordsMutation:
             return {"membership": Membership.from_model(membership), "erased_at": membership.erased_at}
 
         return await mutate(EraseMemberDataPayload, run)
+
+    @strawberry.mutation(
+        description=(
+            "Brand HQ: reverse a manual adjustment or a redemption, exactly once: a new REVERSE"
+            " transaction posts every leg back (redeemed points return as the lots they came from)."
+            " A second reversal is ALREADY_REVERSED; other kinds are NOT_REVERSIBLE (they have their"
+            " own undo: refunds, voids, cancellations)."
+        ),
+        extensions=[Authorize(policy.REVERSE_TRANSACTION)],
+    )
+    async def reverse_transaction(
+        self, info: Info, input: ReverseTransactionInput
+    ) -> ReverseTransactionPayload:
+        async def run() -> dict:
+            result = await reversals.reverse_transaction(
+                info.context.services.ledger,
+                info.context.principal,
+                decode_id(input.transaction_id, "LedgerTransaction", "transactionId"),
+                input.reason,
+                input.idempotency_key,
+            )
+            return {
+                "transaction": LedgerTransaction.from_model(result.transaction),
+                "reversed_transaction_id": encode_id("LedgerTransaction", result.reversed_id),
+                "membership": Membership.from_model(result.membership),
+                "points": BigInt(result.points),
+                "balance": BigInt(result.balance),
+            }
+
+        return await mutate(ReverseTransactionPayload, run)

@@ -306,6 +306,23 @@ async def erase_member_data(c: Ctx, t: str | None) -> str:
     return result
 
 
+@scenario(POLICY["transaction.reverse"])
+async def reverse_transaction(c: Ctx, t: str | None) -> str:
+    adjust = {
+        "membershipId": c.membership,
+        "points": 1,
+        "reason": "authz",
+        "idempotencyKey": f"authz-{next(_n)}",
+    }
+    made = await c.api.mutate("adjustPoints", adjust, c.world.a.hq, "transaction { id }")
+    input = {
+        "transactionId": made["transaction"]["id"],
+        "reason": "authz",
+        "idempotencyKey": f"authz-{next(_n)}",
+    }
+    return await _mutation(c, "reverseTransaction", input, t)
+
+
 @scenario(POLICY["key.create"])
 async def create_key(c: Ctx, t: str | None) -> str:
     return await _mutation(c, "createApiKey", {"role": "STORE", "storeId": c.world.a.store_id}, t)

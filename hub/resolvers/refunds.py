@@ -32,7 +32,7 @@ from hub.ledger.accounts import AccountRef
 from hub.ledger.commands import Command, Guard, Leg, TransactionRecord
 from hub.ledger.engine import LedgerWriter
 from hub.ledger.idempotency import claim
-from hub.models import LedgerCounter, Membership, TransactionKind
+from hub.models import LedgerCounter, LedgerTransaction, Membership, TransactionKind
 from hub.resolvers import access, coupons, earning, purchases, spending_rules, wallets
 from hub.resolvers import validation as v
 from hub.resolvers.checkout import net_legs
@@ -114,6 +114,9 @@ async def refund(
     if txn.membership_id is None:
         raise NotFound("No such checkout or purchase.", "transactionId")
     paid = Paid.of(txn)
+    if await LedgerTransaction.filter(reverses_id=txn.id).exists():
+        # Reversed as a whole already: refunding it too would give everything back twice.
+        raise DomainError(ErrorCode.ALREADY_REVERSED, "This transaction was reversed.", "transactionId")
     if paid.payable <= 0:
         raise InvalidInput("Nothing was paid for this bill: there is nothing to refund.", "transactionId")
     membership = await access.get_membership(p, policy.REFUND_CHECKOUT, txn.membership_id, "transactionId")

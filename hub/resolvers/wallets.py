@@ -40,7 +40,7 @@ from hub.ledger.audit import Violation
 from hub.ledger.commands import Command, Guard, Leg, Outcome, TransactionRecord
 from hub.ledger.engine import LedgerWriter
 from hub.ledger.idempotency import claim
-from hub.models import Asset, Brand, Membership, TransactionKind
+from hub.models import Asset, Brand, LedgerTransaction, Membership, TransactionKind
 from hub.resolvers import access, earning, spending_rules
 from hub.resolvers import validation as v
 from hub.resolvers.claims import submit_once
@@ -327,6 +327,8 @@ async def refund_top_up(
     txn = await access.get_transaction(p, policy.REFUND_TOP_UP, top_up_id, "topUpId")
     if txn.kind != TransactionKind.TOP_UP or txn.membership_id is None:
         raise NotFound("No such top-up.", "topUpId")
+    if await LedgerTransaction.filter(reverses_id=txn.id).exists():
+        raise DomainError(ErrorCode.ALREADY_REVERSED, "This top-up was reversed.", "topUpId")
     membership = await access.get_membership(p, policy.REFUND_TOP_UP, txn.membership_id, "topUpId")
     brand_id = membership.brand_id
     paid_in = int(txn.details["amountFen"])

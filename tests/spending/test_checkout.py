@@ -8,7 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from hub.ledger.accounts import AccountRef
+from hub.ledger.commands import Command, Leg
 from hub.ledger.engine import LedgerWriter
+from hub.ledger.idempotency import claim
 from hub.models import LedgerTransaction, Purchase, TransactionKind
 from hub.resolvers.maturity import mature_due
 from tests.helpers import Api, World, make_world, pk, tamper
@@ -343,3 +346,22 @@ async def test_a_refund_takes_pending_points_first_then_matured_ones(
     held = (await world.api.data(query, {"id": membership}, world.b.hq))["node"]["points"]
     assert held == {"available": 0, "pending": 0}
     await assert_audit_clean(world, world.b)
+
+
+async def test_a_reversed_purchase_is_not_refunded(world: World, ledger: LedgerWriter) -> None:
+    membership, _ = await _member(world)
+    bought = await world.earn(membership, 1_000, key("buy"))  # 10 points
+    brand, mid = pk(world.a.id), pk(membership)
+    await ledger.submit(
+        Command(
+            kind=TransactionKind.REVERSE,
+            brand_id=brand,
+            legs=(Leg(AccountRef.member(brand, mid), -10), Leg(AccountRef.issuance_for(brand, mid), 10)),
+            claim=claim("test", key("reverse"), "reverse"),
+            membership_id=mid,
+            reverses_id=pk(bought["transaction"]["id"]),
+        )
+    )
+    out = await refund(world, bought["transaction"]["id"])
+    assert out["userErrors"] == [{"code": "ALREADY_REVERSED", "field": "transactionId"}]
+    await assert_audit_clean(world)

@@ -55,6 +55,7 @@ class TransactionKind(StrEnum):
     TOP_UP = "top_up"
     PARTNER_REDEEM = "partner_redeem"
     SETTLE = "settle"
+    CLEARING = "clearing"  # franchise clearing of points one store issued and another accepted
     CHECK_IN = "check_in"  # a daily check-in's reward (engagement)
     EVENT_REWARD = "event_reward"  # an HQ-defined engagement event reported for a member
     GRANT = "grant"  # one member's points of a bulk grant (a background job)
@@ -238,3 +239,12 @@ class PartnerOfferKind(StrEnum):
 
     SERVICE = "service"  # a service done now (a wash): settlement only
     COUPON = "coupon"  # a coupon of the offer brand, issued to the member's membership there
+    PASS = "pass"  # a service pass of the offer brand (its uses), issued to the member's membership there
+
+
+class ClearingFunding(StrEnum):
+    """Who funds the points one store of a brand issued and another accepted (franchise clearing)."""
+
+    ISSUING_STORE = "issuing_store"  # the store that issued them pays the store that accepted them
+    HQ = "hq"  # the brand's HQ pays the accepting store
+    SPLIT = "split"  # the issuing store pays its share, HQ the rest

@@ -289,6 +289,13 @@ SETTLE_STATEMENT = _declare(
 WATCH_PARTNERSHIP = _declare(
     "partnership.watch", {BRAND}, Scope.PARTNERSHIP, "watch a partnership's redemptions and voids live"
 )
+# Franchise clearing (docs/partnerships.md): points issued at one store and accepted at another.
+CONFIGURE_CLEARING = _declare(
+    "clearing.configure", {BRAND}, Scope.BRAND, "choose who funds points across stores, clear now"
+)
+READ_CLEARING = _declare(
+    "clearing.read", {PLATFORM, BRAND, STORE}, Scope.BRAND, "read per-store clearing statements"
+)
 REQUEST_CODE = _declare("login.requestCode", ANY, Scope.NONE, "ask for a login code", public=True)
 VERIFY_CODE = _declare(
     "login.verifyCode", ANY, Scope.NONE, "trade a code for an all-brands token", public=True

@@ -5,6 +5,7 @@ from hub.models.auth import ApiKey, LoginCode, LoginThrottle, Role
 from hub.models.brands import Brand, Store
 from hub.models.catalog import GiftItem, GiftOrder, GiftOrderStatus
 from hub.models.checkout import ClawbackPolicy, SpendingRules
+from hub.models.clearing import ClearingEntry, ClearingPolicy
 from hub.models.coupons import CouponKind, CouponTemplate
 from hub.models.earning import EarnRule, EarnRuleVersion, Purchase, PurchaseRefund
 from hub.models.engagement import CheckIn, CheckInProgram, EngagementEvent, EngagementEventReward, LimitPeriod
@@ -54,6 +55,8 @@ __all__ = [
     "CheckIn",
     "CheckInProgram",
     "ClawbackPolicy",
+    "ClearingEntry",
+    "ClearingPolicy",
     "CouponKind",
     "CouponTemplate",
     "CreationClaim",

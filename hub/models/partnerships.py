@@ -102,6 +102,7 @@ class PartnerOffer(Model):
     points_price = fields.BigIntField()  # in the points brand's points
     settlement_fen = fields.BigIntField()  # what the points brand pays the offer brand per redemption
     coupon_template_id = fields.BigIntField(null=True)  # COUPON: the offer brand's template
+    pass_product_id = fields.BigIntField(null=True)  # PASS: the offer brand's pass product
 
     class Meta:
         table = "partner_offer"

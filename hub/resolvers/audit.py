@@ -19,6 +19,7 @@ from hub.resolvers import (
     catalog,
     checkin,
     checkout_audit,
+    clearing,
     coupons,
     earning_audit,
     grants,
@@ -46,6 +47,7 @@ DOMAIN_CHECKS: tuple[DomainCheck, ...] = (
     checkout_audit.audit,
     partner_statements.audit,
     personal_data.audit,
+    clearing.audit,
 )
 
 

@@ -41,18 +41,21 @@ from hub.ledger.commands import Command, Guard, Leg, LotTerms, TransactionRecord
 from hub.ledger.engine import LedgerWriter
 from hub.ledger.idempotency import claim
 from hub.models import (
+    Asset,
     Brand,
     CouponTemplate,
+    Lot,
     LotAllocation,
     Membership,
     PartnerLine,
     PartnerOffer,
     Partnership,
     PartnershipTerms,
+    PassProduct,
     RedemptionCode,
     TransactionKind,
 )
-from hub.resolvers import access, coupons, partner_statements
+from hub.resolvers import access, coupons, partner_statements, passes
 from hub.resolvers import partnerships as partnership_service
 from hub.resolvers import validation as v
 from hub.resolvers.claims import submit_once
@@ -243,14 +246,21 @@ async def redeem(
             "codeId": code.id,
             "guards": {k: keys[k] for k in ("count", "day", "month")} | ({"fen": keys["fen"]} if fen else {}),
         }
-        if offer.kind == PartnerOfferKind.COUPON:
+        there: Membership | None = None
+        if offer.kind in (PartnerOfferKind.COUPON, PartnerOfferKind.PASS):
             there = await Membership.get_or_none(member_id=membership.member_id, brand_id=brand_b.id)
             if there is None:
                 raise DomainError(
                     ErrorCode.NOT_AVAILABLE,
-                    "A coupon offer needs the member to be a member of the offer brand: enrol there first.",
+                    "This offer needs the member to be a member of the offer brand: enrol there first.",
                     "code",
                 )
+        if offer.kind == PartnerOfferKind.PASS and there is not None:
+            product = await PassProduct.get(id=offer.pass_product_id)
+            given = passes.pass_issue(product, brand_b, there.id, now)
+            legs += given.legs
+            details |= {**given.details, "passMembershipId": there.id}
+        if offer.kind == PartnerOfferKind.COUPON and there is not None:
             template = await CouponTemplate.get(id=offer.coupon_template_id)
             issue = coupons.coupon_issue(template, brand_b, there.id, now=now)
             legs += issue.legs
@@ -355,6 +365,8 @@ async def void(
         if d.get("couponCode"):
             for coupon in await coupons.coupons_issued_by(original.id):
                 legs += coupons.use_legs(coupon)
+        if d.get("passCode"):
+            legs += await _pass_back(original, partnership.offer_brand_id)
         deltas = {"count": 1, "day": 1, "month": 1, "fen": fen}
         guards = tuple(Guard(k, -deltas[name], minimum=0) for name, k in sorted(dict(d["guards"]).items()))
         return Command(
@@ -392,6 +404,17 @@ async def void(
     if created:
         await partner_statements.publish_line(broker, void_line)
     return Redemption(void_line, await PartnerOffer.get(id=line.offer_id), txn, outcome.replayed)
+
+
+async def _pass_back(original: TransactionRecord, brand_id: int) -> tuple[Leg, ...]:
+    """Legs that take back the pass a redemption gave: exactly its lot, all its uses (a pass already
+    used cannot be voided: INSUFFICIENT_BALANCE)."""
+    d = original.details
+    membership_id, code, uses = int(d["passMembershipId"]), str(d["passCode"]), int(d["passUses"])
+    member = AccountRef.member(brand_id, membership_id, Asset.SERVICE_PASS, code)
+    lot = await Lot.get(transaction_id=original.id, account_id=await _account_id(member))
+    issuance = AccountRef.issuance_for(brand_id, membership_id, Asset.SERVICE_PASS, code)
+    return (Leg(member, -uses, draw=(lot.id,)), Leg(issuance, uses))
 
 
 async def _transaction(transaction_id: int) -> TransactionRecord:

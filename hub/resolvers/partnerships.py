@@ -26,7 +26,15 @@ from hub.auth import Principal
 from hub.domain import PartnerOfferKind, PartnershipStatus, SettlementPeriod, TermsStatus
 from hub.errors import DomainError, ErrorCode, InvalidInput, NotFound
 from hub.ledger.accounts import ASSET_CODE
-from hub.models import Brand, CouponTemplate, PartnerOffer, Partnership, PartnershipTerms, Store
+from hub.models import (
+    Brand,
+    CouponTemplate,
+    PartnerOffer,
+    Partnership,
+    PartnershipTerms,
+    PassProduct,
+    Store,
+)
 from hub.resolvers import access
 from hub.resolvers import validation as v
 
@@ -44,6 +52,7 @@ class OfferTerms:
     points_price: int
     settlement_fen: int
     coupon_template_id: int | None = None
+    pass_product_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +107,17 @@ async def _checked_terms(terms: Terms, offer_brand_id: int) -> Terms:
                 raise NotFound("No such coupon template of the offer brand.", f"{at}.couponTemplateId")
         elif template_id is not None:
             raise InvalidInput("Only a coupon offer names a coupon template.", f"{at}.couponTemplateId")
-        offers.append(OfferTerms(code, name, o.kind, o.points_price, o.settlement_fen, template_id))
+        product_id = o.pass_product_id
+        if o.kind == PartnerOfferKind.PASS:
+            if product_id is None:
+                raise InvalidInput("A pass offer names the pass product.", f"{at}.passProductId")
+            if not await PassProduct.filter(id=product_id, brand_id=offer_brand_id).exists():
+                raise NotFound("No such pass product of the offer brand.", f"{at}.passProductId")
+        elif product_id is not None:
+            raise InvalidInput("Only a pass offer names a pass product.", f"{at}.passProductId")
+        offers.append(
+            OfferTerms(code, name, o.kind, o.points_price, o.settlement_fen, template_id, product_id)
+        )
     if len({o.code for o in offers}) != len(offers):
         raise InvalidInput("Each offer needs its own code.", "offers")
     if len(terms.store_ids) > MAX_STORES:
@@ -153,6 +172,7 @@ async def _create_version(
                 points_price=o.points_price,
                 settlement_fen=o.settlement_fen,
                 coupon_template_id=o.coupon_template_id,
+                pass_product_id=o.pass_product_id,
             )
             for o in terms.offers
         ],

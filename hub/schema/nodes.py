@@ -54,6 +54,7 @@ describe_values(
         domain.TransactionKind.TOP_UP: "Stored value paid in.",
         domain.TransactionKind.PARTNER_REDEEM: "Points spent at a partner brand.",
         domain.TransactionKind.SETTLE: "Money settled between parties.",
+        domain.TransactionKind.CLEARING: "Franchise clearing: what one store owes another for points.",
         domain.TransactionKind.CHECK_IN: "A daily check-in's reward.",
         domain.TransactionKind.EVENT_REWARD: "The reward of an engagement event HQ defined.",
         domain.TransactionKind.GRANT: "One member's points of a bulk grant.",

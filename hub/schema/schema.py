@@ -34,6 +34,8 @@ from hub.schema.login import LoginMutation
 from hub.schema.members import MemberMutation, MemberQuery
 from hub.schema.nodes import Brand, LedgerTransaction, Membership, Store
 from hub.schema.partnerships import (
+    ClearingMutation,
+    ClearingQuery,
     PartnerOffer,
     PartnerRedemption,
     Partnership,
@@ -84,6 +86,7 @@ def _query_type() -> type:
         PassQuery,
         PartnershipQuery,
         StatementQuery,
+        ClearingQuery,
     ):
         node: strawberry.relay.Node | None = strawberry.relay.node(
             description=(
@@ -125,6 +128,7 @@ class Mutation(
     RedemptionMutation,
     StatementMutation,
     RecordsMutation,
+    ClearingMutation,
 ):
     pass
 

@@ -52,7 +52,7 @@ def default_registry() -> Registry:
     here, e.g. ``registry.add(BulkGrant())`` and
     ``registry.add_schedule(Schedule("expire-lots", "expiry.run", timedelta(minutes=10)))``.
     """
-    from hub.resolvers import expiring, expiry, expiry_redate, maturity, report_rollup, tiers
+    from hub.resolvers import clearing, expiring, expiry, expiry_redate, maturity, report_rollup, tiers
     from hub.resolvers.grant_job import BulkGrantJob
 
     registry = Registry([BulkGrantJob()])
@@ -70,4 +70,7 @@ def default_registry() -> Registry:
     # Reports: the ledger's report deltas folded into brand-local days.
     registry.add(report_rollup.FoldReports())
     registry.add_schedule(report_rollup.SCHEDULE)
+    # Franchise clearing: redemptions of points other stores issued, settled between the stores.
+    registry.add(clearing.ClearFranchisePoints())
+    registry.add_schedule(clearing.SCHEDULE)
     return registry

@@ -1129,6 +1129,17 @@ async def watch_partnership(c: Ctx, t: str | None) -> str:
     return outcome(await subscribe_first(c.app, c.schema, PARTNERSHIP_ACTIVITY, variables, t))
 
 
+@scenario(POLICY["clearing.configure"])
+async def configure_clearing(c: Ctx, t: str | None) -> str:
+    return await _mutation(c, "setClearingPolicy", {"brandId": c.world.a.id, "funding": "ISSUING_STORE"}, t)
+
+
+@scenario(POLICY["clearing.read"])
+async def read_clearing(c: Ctx, t: str | None) -> str:
+    query = "query($b: ID!) { clearingStatement(brandId: $b) { storeId netFen } }"
+    return await _query(c, query, {"b": c.world.a.id}, t)
+
+
 async def login(api: Api, codes: CapturingSender, phone: str) -> str:
     """An all-brands member token, the way a member app gets one: a code sent to the phone."""
     sent = await api.mutate("requestLoginCode", {"phone": phone}, "", "expiresAt")

@@ -42,8 +42,11 @@ async def member_with_points(world: World, points: int) -> tuple[str, str, str]:
     return membership, phone, token
 
 
-async def written() -> tuple[int, int]:
-    return await LedgerTransaction.all().count(), await PartnerLine.all().count()
+async def written(world: World) -> tuple[int, int]:
+    """Ledger transactions of the test's two brands, and partnership lines (other tests' background work,
+    such as another brand's clearing job, cannot move these)."""
+    brands = [pk(world.a.id), pk(world.b.id)]
+    return await LedgerTransaction.filter(brand_id__in=brands).count(), await PartnerLine.all().count()
 
 
 HISTORY = (
@@ -123,7 +126,7 @@ async def test_refusals_write_nothing(world: World, third: Brand) -> None:
     # A member of B only: its code is for a membership of another brand.
     b_member, _, b_token = await world.enroll(world.b)
 
-    before = await written()
+    before = await written(world)
     balance = await world.balance(membership)
     code = await code_for(world, membership, token)
     cases = [
@@ -164,7 +167,7 @@ async def test_refusals_write_nothing(world: World, third: Brand) -> None:
         "createRedemptionCode", {"membershipId": membership}, stranger, "code { code }"
     )
     assert hidden["userErrors"] == [{"code": "NOT_FOUND", "field": "membershipId"}]
-    assert await written() == before and await world.balance(membership) == balance
+    assert await written(world) == before and await world.balance(membership) == balance
     await audit_clean(world, world.a, world.b, third)
 
 
@@ -322,3 +325,55 @@ async def test_a_coupon_offer_issues_the_offer_brands_coupon(world: World) -> No
     assert await world.balance(membership) == 2_000
     await audit_clean(world)
     assert REDEMPTION
+
+
+async def test_a_pass_offer_issues_the_offer_brands_pass_and_a_void_takes_it_back(world: World) -> None:
+    product = await world.api.mutate(
+        "createPassProduct",
+        {"brandId": world.b.id, "code": key("w5"), "name": "5 washes", "uses": 5, "validDays": 90},
+        world.b.hq,
+        "product { id }",
+    )
+    assert product["userErrors"] == [], product
+    pid = product["product"]["id"]
+    offer = {
+        "code": "pass5",
+        "name": "5 washes",
+        "kind": "PASS",
+        "pointsPrice": 5_000,
+        "settlementFen": 6_000,
+        "passProductId": pid,
+    }
+    p = await active(world, world.a, world.b, offers=[offer])
+    oid = p["terms"]["offers"][0]["id"]
+    membership, phone, token = await member_with_points(world, 5_000)
+    enrolled = await world.api.mutate("enrollMember", {"phone": phone}, world.b.store, "membership { id }")
+    b_membership = enrolled["membership"]["id"]
+    out = await redeem(world, world.b.store, await code_for(world, membership, token), oid)
+    assert out["userErrors"] == [] and out["redemption"]["settlementFen"] == 6_000, out
+    passes = (
+        "query($id: ID!) { node(id: $id) { ... on Membership {"
+        " servicePasses(first: 5) { edges { node { usesLeft } } } } } }"
+    )
+    held = await world.api.data(passes, {"id": b_membership}, world.b.hq)
+    assert [e["node"]["usesLeft"] for e in held["node"]["servicePasses"]["edges"]] == [5]
+    voided = await void(world, world.b.store, out["redemption"]["id"])
+    assert voided["userErrors"] == [], voided
+    held = await world.api.data(passes, {"id": b_membership}, world.b.hq)
+    assert [e["node"]["usesLeft"] for e in held["node"]["servicePasses"]["edges"]] == [0]
+    assert await world.balance(membership) == 5_000
+    # A pass offer names a pass product of the offer brand.
+    bad = {**offer, "passProductId": None}
+    out = await world.api.mutate(
+        "proposePartnership",
+        {
+            "name": "x",
+            "pointsBrandId": world.a.id,
+            "offerBrandId": world.b.id,
+            "terms": wash_terms(offers=[bad]),
+        },
+        world.a.hq,
+        PARTNERSHIP,
+    )
+    assert out["userErrors"] == [{"code": "INVALID_INPUT", "field": "offers.0.passProductId"}]
+    await audit_clean(world)

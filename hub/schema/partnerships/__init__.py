@@ -1,5 +1,6 @@
 """Partnerships in the schema: lifecycle and terms, redemptions with the member's code, settlement."""
 
+from hub.schema.partnerships.clearing import ClearingMutation, ClearingQuery
 from hub.schema.partnerships.lifecycle import (
     PartnerOffer,
     Partnership,
@@ -15,6 +16,8 @@ from hub.schema.partnerships.statements import (
 )
 
 __all__ = [
+    "ClearingMutation",
+    "ClearingQuery",
     "PartnerOffer",
     "PartnerRedemption",
     "Partnership",

@@ -52,6 +52,9 @@ class PartnerOfferKindEnum(Enum):
     COUPON = strawberry.enum_value(
         "coupon", description="A coupon of the offer brand, issued to the member's membership there."
     )
+    PASS = strawberry.enum_value(
+        "pass", description="A service pass of the offer brand, issued to the member's membership there."
+    )
 
 
 @strawberry.type(description="Something the offer brand sells for the points brand's points.")
@@ -67,6 +70,9 @@ class PartnerOffer(relay.Node):
     coupon_template_id: relay.GlobalID | None = strawberry.field(
         description="COUPON: the offer brand's coupon template issued."
     )
+    pass_product_id: relay.GlobalID | None = strawberry.field(
+        description="PASS: the offer brand's pass product issued."
+    )
 
     @classmethod
     def from_model(cls, m: Any) -> PartnerOffer:
@@ -80,6 +86,9 @@ class PartnerOffer(relay.Node):
             coupon_template_id=None
             if m.coupon_template_id is None
             else relay.GlobalID("CouponTemplate", str(m.coupon_template_id)),
+            pass_product_id=None
+            if m.pass_product_id is None
+            else relay.GlobalID("PassProduct", str(m.pass_product_id)),
         )
 
     @classmethod
@@ -225,6 +234,9 @@ class PartnerOfferInput:
     coupon_template_id: strawberry.ID | None = strawberry.field(
         default=None, description="COUPON: the offer brand's coupon template to issue."
     )
+    pass_product_id: strawberry.ID | None = strawberry.field(
+        default=None, description="PASS: the offer brand's pass product to issue."
+    )
 
 
 @strawberry.input(description="A version of a partnership's terms.")
@@ -303,6 +315,9 @@ def terms_of(input: PartnershipTermsInput) -> service.Terms:
             coupon_template_id=None
             if o.coupon_template_id is None
             else decode_id(o.coupon_template_id, "CouponTemplate", f"offers.{i}.couponTemplateId"),
+            pass_product_id=None
+            if o.pass_product_id is None
+            else decode_id(o.pass_product_id, "PassProduct", f"offers.{i}.passProductId"),
         )
         for i, o in enumerate(input.offers)
     )

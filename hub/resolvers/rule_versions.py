@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
@@ -21,7 +22,7 @@ from hub.db import sql, with_retries
 from hub.domain import EarnRuleKind
 from hub.errors import InvalidInput, NotFound
 from hub.models import Brand, EarnRule, EarnRuleVersion, Store
-from hub.resolvers import access, change_log
+from hub.resolvers import access, change_log, creations
 from hub.resolvers import validation as v
 from hub.resolvers.earn_rules import RuleInput, validate
 
@@ -61,6 +62,34 @@ async def _checked(brand_id: int, kind: EarnRuleKind, rule: RuleInput) -> tuple[
     return rule, spec
 
 
+async def _write_in(
+    conn: BaseDBAsyncClient,
+    principal: Principal,
+    brand_id: int,
+    rule: EarnRule | None,
+    kind: EarnRuleKind,
+    fields: dict,
+    change: str,
+) -> RuleWrite:
+    # The brand's row first: it serialises the brand's rule changes (and numbers versions).
+    await conn.execute_query(
+        sql(conn, "UPDATE brand SET rules_version = rules_version + 1 WHERE id = ?"), [brand_id]
+    )
+    target = rule or await EarnRule.create(brand_id=brand_id, kind=kind, using_db=conn)
+    last = await EarnRuleVersion.filter(rule_id=target.id).using_db(conn).order_by("-version").first()
+    version = await EarnRuleVersion.create(
+        rule_id=target.id,
+        brand_id=brand_id,
+        version=(last.version if last else 0) + 1,
+        created_by_key_id=principal.key_id,
+        using_db=conn,
+        **fields,
+    )
+    after = {"change": change, "kind": kind, "version": version.version, **fields}
+    await change_log.record(principal, policy.MANAGE_EARN_RULES, target, after=after, using_db=conn)
+    return RuleWrite(target, version)
+
+
 async def _write(
     principal: Principal,
     brand_id: int,
@@ -71,23 +100,7 @@ async def _write(
 ) -> RuleWrite:
     async def write() -> RuleWrite:
         async with in_transaction() as conn:
-            # The brand's row first: it serialises the brand's rule changes (and numbers versions).
-            await conn.execute_query(
-                sql(conn, "UPDATE brand SET rules_version = rules_version + 1 WHERE id = ?"), [brand_id]
-            )
-            target = rule or await EarnRule.create(brand_id=brand_id, kind=kind, using_db=conn)
-            last = await EarnRuleVersion.filter(rule_id=target.id).using_db(conn).order_by("-version").first()
-            version = await EarnRuleVersion.create(
-                rule_id=target.id,
-                brand_id=brand_id,
-                version=(last.version if last else 0) + 1,
-                created_by_key_id=principal.key_id,
-                using_db=conn,
-                **fields,
-            )
-            after = {"change": change, "kind": kind, "version": version.version, **fields}
-            await change_log.record(principal, policy.MANAGE_EARN_RULES, target, after=after, using_db=conn)
-            return RuleWrite(target, version)
+            return await _write_in(conn, principal, brand_id, rule, kind, fields, change)
 
     return await with_retries(write)
 
@@ -98,7 +111,10 @@ async def create_rule(
     kind: EarnRuleKind,
     rule: RuleInput,
     effective_from: datetime | None = None,
+    idempotency_key: str | None = None,
 ) -> RuleWrite:
+    """Version 1 of a new rule. With an idempotency key a retry answers the rule it created
+    (hub/resolvers/creations.py)."""
     brand = await access.get_brand(principal, policy.MANAGE_EARN_RULES, brand_id)
     p = policy.require(principal, policy.MANAGE_EARN_RULES)
     kind = EarnRuleKind(kind)
@@ -110,7 +126,18 @@ async def create_rule(
         "position": rule.position,
         "spec": spec,
     }
-    return await _write(p, brand.id, None, kind, fields, "create")
+    if idempotency_key is None:
+        return await _write(p, brand.id, None, kind, fields, "create")
+    # The request as sent (effectiveFrom as given, not the time it resolved to): a retry hashes alike.
+    request = {"brand": brand.id, "kind": kind, "rule": {**fields, "effective_from": effective_from}}
+
+    async def create(conn: BaseDBAsyncClient) -> EarnRule:
+        return (await _write_in(conn, p, brand.id, None, kind, fields, "create")).rule
+
+    made, _ = await with_retries(
+        lambda: creations.create_once(p, idempotency_key, "createEarnRule", request, EarnRule, create)
+    )
+    return RuleWrite(made, await EarnRuleVersion.get(rule_id=made.id, version=1))
 
 
 async def update_rule(

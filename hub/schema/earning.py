@@ -17,7 +17,15 @@ from hub.resolvers import purchases as purchase_service
 from hub.resolvers import rule_versions as rule_service
 from hub.resolvers.earn_rules import BreakdownEntry, RuleInput
 from hub.schema.authorize import Authorize
-from hub.schema.common import BigInt, Connection, UserError, decode_id, encode_id, mutate
+from hub.schema.common import (
+    CREATE_IDEMPOTENCY_HELP,
+    BigInt,
+    Connection,
+    UserError,
+    decode_id,
+    encode_id,
+    mutate,
+)
 from hub.schema.context import Info
 from hub.schema.nodes import AFTER, FIRST, Brand, LedgerTransaction, Membership, _resolve_each, connection
 from hub.schema.points import IDEMPOTENCY_HELP
@@ -389,6 +397,7 @@ class CreateEarnRuleInput:
     effective_from: datetime | None = strawberry.field(
         default=None, description="When it takes effect: now (default) or later, never in the past."
     )
+    idempotency_key: str | None = strawberry.field(default=None, description=CREATE_IDEMPOTENCY_HELP)
 
 
 @strawberry.input(description="A new version of a rule: its whole content from effectiveFrom on.")
@@ -517,6 +526,7 @@ class EarningMutation:
                 domain.EarnRuleKind(str(input.kind.value)),
                 input.rule.to_rule(),
                 input.effective_from,
+                input.idempotency_key,
             )
             return {
                 "rule": EarnRule.from_model(written.rule),

@@ -115,3 +115,29 @@ async def test_concurrent_retries_create_exactly_once(api: Api, world: World) ->
     query = "query($b: ID) { ledgerAudit(brandId: $b) { ok violations { check subject detail } } }"
     audit = await api.data(query, {"b": outs[0]["brand"]["id"]}, world.platform)
     assert audit["ledgerAudit"]["ok"], audit
+
+
+async def test_create_earn_rule_with_a_key_creates_one_rule_even_when_retried_at_once(
+    api: Api, world: World
+) -> None:
+    from hub.models import EarnRule, EarnRuleVersion
+
+    key = _key()
+    rule = {"name": "double " + key, "multiplierNumerator": 2, "multiplierDenominator": 1}
+    input = {"brandId": world.b.id, "kind": "MULTIPLIER", "rule": rule, "idempotencyKey": key}
+    outs = await asyncio.gather(
+        *(
+            api.mutate("createEarnRule", input, world.b.hq, "rule { id } version { version }")
+            for _ in range(6)
+        )
+    )
+    assert all(o["userErrors"] == [] for o in outs), outs
+    assert len({o["rule"]["id"] for o in outs}) == 1 and {o["version"]["version"] for o in outs} == {1}
+    rule_id = pk(outs[0]["rule"]["id"])
+    assert await EarnRuleVersion.filter(rule_id=rule_id).count() == 1
+    assert await EarnRule.filter(brand_id=pk(world.b.id)).count() == 1
+    other = await api.mutate(
+        "createEarnRule", {**input, "rule": {**rule, "multiplierNumerator": 3}}, world.b.hq, "rule { id }"
+    )
+    assert other["userErrors"] == [{"code": "IDEMPOTENCY_CONFLICT", "field": "idempotencyKey"}]
+    assert await EarnRule.filter(brand_id=pk(world.b.id)).count() == 1

@@ -1,0 +1,81 @@
+"""The README's GraphQL is what a newcomer pastes into GraphiQL: every block must validate against the schema.
+
+Each ```graphql block, and each query the curl examples send, is parsed and validated against schema.graphql (which another test keeps equal to
+the code); a ```json block right after a block that declares variables must be valid variables for it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from graphql import build_schema, parse, validate
+from graphql.error import GraphQLError
+from graphql.execution.values import get_variable_values
+from graphql.language import OperationDefinitionNode
+
+ROOT = Path(__file__).resolve().parent.parent
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def _blocks() -> list[tuple[int, str, str]]:
+    text = (ROOT / "README.md").read_text()
+    return [(text.count("\n", 0, m.start()) + 1, m.group(1), m.group(2)) for m in FENCE.finditer(text)]
+
+
+def _graphql_blocks() -> list[tuple[int, str, str | None]]:
+    """(line, document, the JSON block that follows it, if any)."""
+    blocks = _blocks()
+    found = []
+    for i, (line, lang, body) in enumerate(blocks):
+        if lang != "graphql":
+            continue
+        following = blocks[i + 1] if i + 1 < len(blocks) else None
+        variables = following[2] if following and following[1] == "json" else None
+        found.append((line, body, variables))
+    return found
+
+
+def _curl_documents() -> list[tuple[int, str, str | None]]:
+    """The queries the ```sh blocks send with curl: `-d '{"query": ...}'` bodies and `query=` parameters."""
+    found = []
+    for line, lang, body in _blocks():
+        if lang != "sh":
+            continue
+        for m in re.finditer(r"-d '(\{.*?\})'", body, re.DOTALL):
+            request = json.loads(m.group(1))
+            variables = json.dumps(request["variables"]) if "variables" in request else None
+            found.append((line + body.count("\n", 0, m.start()), request["query"], variables))
+        for m in re.finditer(r"--data-urlencode 'query=(.*?)'", body):
+            found.append((line + body.count("\n", 0, m.start()), m.group(1), None))
+    return found
+
+
+SCHEMA = build_schema((ROOT / "schema.graphql").read_text())
+GRAPHQL_BLOCKS = _graphql_blocks()
+CURL_DOCUMENTS = _curl_documents()
+CASES = [pytest.param(*block, id=f"README.md:{block[0]}") for block in GRAPHQL_BLOCKS + CURL_DOCUMENTS]
+
+
+def test_the_readme_has_graphql_blocks() -> None:
+    # Guards the extraction itself: a changed fence style must not make the checks below vacuous.
+    assert len(GRAPHQL_BLOCKS) > 50
+    assert len(CURL_DOCUMENTS) >= 3
+
+
+@pytest.mark.parametrize(("line", "document", "variables"), CASES)
+def test_readme_graphql_validates(line: int, document: str, variables: str | None) -> None:
+    try:
+        ast = parse(document)
+    except GraphQLError as error:
+        pytest.fail(f"README.md:{line}: {error.message}")
+    errors = validate(SCHEMA, ast)
+    assert not errors, f"README.md:{line}: " + "; ".join(e.message for e in errors)
+    operations = [d for d in ast.definitions if isinstance(d, OperationDefinitionNode)]
+    declared = [op for op in operations if op.variable_definitions]
+    if variables is None or not declared:
+        return
+    coerced = get_variable_values(SCHEMA, declared[0].variable_definitions, json.loads(variables))
+    assert not isinstance(coerced, list), f"README.md:{line}: " + "; ".join(e.message for e in coerced)

@@ -275,3 +275,27 @@ async def test_bad_ranges_and_other_brands_are_refused(world: World) -> None:
     body = await world.api.gql(query, {"b": world.b.id, "f": "2026-03-01", "t": "2026-03-01"}, world.a.hq)
     assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert await Brand.filter(id=pk(world.b.id)).exists()
+
+
+async def test_a_replayed_or_refused_write_adds_nothing_to_the_reports(world: World) -> None:
+    m, _, _ = await world.enroll()
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+    async def totals() -> tuple[int, int, int]:
+        rows = await activity(world.api, world.a.hq, world.a.id, today - timedelta(1), today)
+        return tuple(sum(int(r[f]) for r in rows) for f in ("transactions", "purchases", "salesFen"))  # type: ignore[return-value]
+
+    before = await totals()
+    k = key("once")
+    first = await world.earn(m, 2_500, k)
+    assert first["userErrors"] == []
+    after = await totals()
+    assert after == (before[0] + 1, before[1] + 1, before[2] + 2_500)
+    again = await world.earn(m, 2_500, k)  # the retry answers the first result, writes nothing
+    assert again["userErrors"] == [] and again["transaction"] == first["transaction"]
+    other = await world.earn(m, 9_999, k)  # another request under the same key is refused
+    assert other["userErrors"] == [{"code": "IDEMPOTENCY_CONFLICT", "field": "idempotencyKey"}]
+    short = await world.redeem(m, 1_000_000, key())  # not enough points: nothing written
+    assert short["userErrors"][0]["code"] == "INSUFFICIENT_POINTS"
+    assert await totals() == after
+    assert (await world.audit())["violations"] == []

@@ -668,7 +668,8 @@ async def _replay(tx: Tx, commands: Sequence[Command], replays: dict[int, Any]) 
         report = None
         if command.report is not None:
             key = command.report.key
-            on_report = next((p for p in mine if p.account_key == key), None)
+            # The last posting on it (a command may post twice to one account: a play's cost and prize).
+            on_report = max((p for p in mine if p.account_key == key), key=lambda p: p.sequence, default=None)
             if on_report is not None:
                 report = on_report.balance_after
             else:

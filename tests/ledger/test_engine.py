@@ -145,6 +145,26 @@ async def test_one_key_twice_in_a_batch_writes_once(world: World) -> None:
     assert await balance(m.points) == 80
 
 
+async def test_a_replay_reports_the_balance_after_the_last_posting_on_the_account(
+    world: World, ledger: LedgerWriter
+) -> None:
+    """A command may post twice to one account (a lottery play: its cost, then its prize)."""
+    m = await member(world)
+    await ledger.submit(m.earn(100))
+    claim = key()
+    both = Command(
+        TransactionKind.ADJUST,
+        m.brand_id,
+        (Leg(m.points, -10), Leg(m.burn, 10), Leg(m.issuance, -50), Leg(m.points, 50)),
+        claim,
+        membership_id=m.id,
+        report=m.points,
+    )
+    first = await ledger.submit(both)
+    again = await ledger.submit(both)
+    assert (first.report_balance, again.report_balance, again.replayed) == (140, 140, True)
+
+
 async def test_a_failure_mid_batch_leaves_nothing_of_it(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:

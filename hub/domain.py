@@ -69,6 +69,7 @@ class TransactionKind(StrEnum):
     GIFT_ORDER_CANCEL = "gift_order_cancel"  # a cancelled gift order's points returned (once per order)
     PASS_SALE = "pass_sale"  # a service pass sold: its uses credited as one lot, its price paid
     PASS_VISIT = "pass_visit"  # one use of a service pass consumed at a store visit
+    LOTTERY_PLAY = "lottery_play"  # a lottery play: its points cost and the prize it won
 
 
 class LimitPeriod(StrEnum):
@@ -95,6 +96,15 @@ class PassPayment(StrEnum):
     CASH = "cash"  # money paid at the store outside the hub, recorded with its payment reference
     STORED_VALUE = "stored_value"  # the member's stored value, at the product's money price
     POINTS = "points"  # the member's points, at the product's points price
+
+
+class PrizeKind(StrEnum):
+    """What a lottery prize gives."""
+
+    POINTS = "points"  # points, credited in the play's transaction
+    COUPON = "coupon"  # a coupon of a template, issued in the play's transaction
+    GIFT = "gift"  # a gift catalog order (PLACED, nothing to pay), placed in the play's transaction
+    NOTHING = "nothing"  # no prize
 
 
 class CouponKind(StrEnum):

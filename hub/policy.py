@@ -296,6 +296,13 @@ CONFIGURE_CLEARING = _declare(
 READ_CLEARING = _declare(
     "clearing.read", {PLATFORM, BRAND, STORE}, Scope.BRAND, "read per-store clearing statements"
 )
+# Spending (docs/spending.md): lotteries.
+MANAGE_LOTTERIES = _declare("lottery.manage", {BRAND}, Scope.BRAND, "configure and change lotteries")
+READ_LOTTERIES = _declare("lottery.read", ANY, Scope.BRAND, "list lotteries and their prizes")
+PLAY_LOTTERY = _declare("lottery.play", {STORE, MEMBER}, Scope.MEMBERSHIP, "play a lottery for points")
+READ_LOTTERY_PLAYS = _declare(
+    "lottery.readPlays", ANY, Scope.MEMBERSHIP, "read a membership's lottery plays and their outcomes"
+)
 REQUEST_CODE = _declare("login.requestCode", ANY, Scope.NONE, "ask for a login code", public=True)
 VERIFY_CODE = _declare(
     "login.verifyCode", ANY, Scope.NONE, "trade a code for an all-brands token", public=True

@@ -25,6 +25,7 @@ from hub.models.ledger import (
     TransactionKind,
 )
 from hub.models.lifecycle import ExpiryKind, ExpiryNotice, ExpiryPeriod, ExpiryPolicy, LifecycleSettings
+from hub.models.lottery import Lottery, LotteryPlay, LotteryPrize, PrizeKind
 from hub.models.members import Member, Membership
 from hub.models.partnerships import (
     PartnerLine,
@@ -85,6 +86,9 @@ __all__ = [
     "LoginThrottle",
     "Lot",
     "LotAllocation",
+    "Lottery",
+    "LotteryPlay",
+    "LotteryPrize",
     "Member",
     "Membership",
     "OutboxEvent",
@@ -95,6 +99,7 @@ __all__ = [
     "PartnershipTerms",
     "PassProduct",
     "Posting",
+    "PrizeKind",
     "Purchase",
     "PurchaseRefund",
     "RedemptionCode",

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from hub.schema.coupons import Coupon, CouponStatusEnum
     from hub.schema.earning import EarnBreakdownEntry
     from hub.schema.lifecycle.expiry import PointsExpiry
+    from hub.schema.lottery import LotteryPlay
     from hub.schema.passes import ServicePass, ServicePassStatusEnum
     from hub.schema.referrals import Referral
     from hub.schema.tiers import TierChange, TierLadder, TierStatus
@@ -68,6 +69,7 @@ describe_values(
         domain.TransactionKind.GIFT_ORDER_CANCEL: "A cancelled gift order's points returned.",
         domain.TransactionKind.PASS_SALE: "A service pass sold: its uses credited, its price paid.",
         domain.TransactionKind.PASS_VISIT: "One use of a service pass consumed at a visit.",
+        domain.TransactionKind.LOTTERY_PLAY: "A lottery play: its points cost and the prize it won.",
     },
 )
 RoleEnum = strawberry.enum(domain.Role, name="Role", description="Who a caller is.")
@@ -382,6 +384,20 @@ class Membership(relay.Node):
         from hub.schema.passes import passes_connection
 
         return await passes_connection(info, self.model, status, first, after)
+
+    @strawberry.field(
+        description="The membership's lottery plays and their outcomes, newest first.",
+        extensions=[Authorize(policy.READ_LOTTERY_PLAYS)],
+    )
+    async def lottery_plays(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description=FIRST)] = 20,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+    ) -> Connection[Annotated[LotteryPlay, strawberry.lazy("hub.schema.lottery")]]:
+        from hub.schema.lottery import plays_connection
+
+        return await plays_connection(info, self.model, first, after)
 
     @strawberry.field(description="The member's birthday, if recorded (personal data).")
     async def birthday(self) -> date | None:

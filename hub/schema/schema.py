@@ -31,6 +31,7 @@ from hub.schema.jobs import Job, JobMutation, JobQuery, JobSubscription
 from hub.schema.keys import ApiKey, KeyMutation, KeyQuery
 from hub.schema.lifecycle import LifecycleMutation, LifecycleQuery, LifecycleSubscription
 from hub.schema.login import LoginMutation
+from hub.schema.lottery import Lottery, LotteryMutation, LotteryPlay, LotteryQuery
 from hub.schema.members import MemberMutation, MemberQuery
 from hub.schema.nodes import Brand, LedgerTransaction, Membership, Store
 from hub.schema.partnerships import (
@@ -87,6 +88,7 @@ def _query_type() -> type:
         PartnershipQuery,
         StatementQuery,
         ClearingQuery,
+        LotteryQuery,
     ):
         node: strawberry.relay.Node | None = strawberry.relay.node(
             description=(
@@ -129,6 +131,7 @@ class Mutation(
     StatementMutation,
     RecordsMutation,
     ClearingMutation,
+    LotteryMutation,
 ):
     pass
 
@@ -221,6 +224,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             PartnerOffer,
             PartnerRedemption,
             PartnershipStatement,
+            Lottery,
+            LotteryPlay,
         ],
         extensions=extensions,
         config=StrawberryConfig(scalar_map={BigInt: BIGINT_SCALAR}),

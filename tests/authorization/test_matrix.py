@@ -738,6 +738,63 @@ async def read_service_pass(c: Ctx, t: str | None) -> str:
     return await _query(c, NODE, {"id": await _pass_of_m(c)}, t)
 
 
+async def _lottery_of_a(c: Ctx) -> str:
+    input = {
+        "brandId": c.world.a.id,
+        "code": f"authz-{next(_n)}",
+        "name": "L",
+        "costPoints": 1,
+        "prizes": [{"name": "None", "kind": "NOTHING", "weight": 1}],
+    }
+    return str((await c.api.mutate("createLottery", input, c.world.a.hq, "lottery { id }"))["lottery"]["id"])
+
+
+@scenario(POLICY["lottery.manage"])
+async def manage_lotteries(c: Ctx, t: str | None) -> str:
+    input = {
+        "brandId": c.world.a.id,
+        "code": f"authz-{next(_n)}",
+        "name": "L",
+        "costPoints": 1,
+        "prizes": [{"name": "None", "kind": "NOTHING", "weight": 1}],
+    }
+    return await _mutation(c, "createLottery", input, t)
+
+
+@scenario(POLICY["lottery.read"], hidden="ABSENT")
+async def read_lotteries(c: Ctx, t: str | None) -> str:
+    made = await _lottery_of_a(c)
+    body = await c.api.gql(
+        "query($b: ID) { lotteries(brandId: $b, first: 100) { edges { node { id } } } }",
+        {"b": c.world.a.id},
+        t,
+    )
+    if body.get("errors"):
+        return outcome(body)
+    return "OK" if made in [e["node"]["id"] for e in body["data"]["lotteries"]["edges"]] else "ABSENT"
+
+
+@scenario(POLICY["lottery.play"])
+async def play_lottery(c: Ctx, t: str | None) -> str:
+    input = {
+        "lotteryId": await _lottery_of_a(c),
+        "membershipId": c.membership,
+        "idempotencyKey": f"authz-{next(_n)}",
+    }
+    return await _mutation(c, "playLottery", input, t)
+
+
+@scenario(POLICY["lottery.readPlays"], hidden="NULL")
+async def read_lottery_play(c: Ctx, t: str | None) -> str:
+    input = {
+        "lotteryId": await _lottery_of_a(c),
+        "membershipId": c.membership,
+        "idempotencyKey": f"authz-{next(_n)}",
+    }
+    played = await c.api.mutate("playLottery", input, c.world.a.store, "play { id }")
+    return await _query(c, NODE, {"id": played["play"]["id"]}, t)
+
+
 @scenario(POLICY["login.requestCode"])
 async def request_code(c: Ctx, t: str | None) -> str:
     return await _mutation(c, "requestLoginCode", {"phone": new_phone()}, t)

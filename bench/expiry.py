@@ -33,7 +33,7 @@ from typing import Any
 import uvloop
 from strawberry.relay import GlobalID
 
-from bench.bulk_grant import Meter, cli, env, fetch, pos_until, seed_pos, spawn
+from bench.bulk_grant import Meter, backend_pids, cli, env, fetch, pos_until, process_cpu, seed_pos, spawn
 from bench.pos_mix import HUB, ROOT, Bench, Pool, cores_used, cpu_seconds, stop_hub, summary, wait_ready
 from bench.preload import asyncpg_dsn, preload, recreate_database
 
@@ -56,6 +56,19 @@ async def date_lots(args: argparse.Namespace, brand: int) -> int:
         return int(status.split()[-1])
     finally:
         await conn.close()
+
+
+async def backend_cpu(args: argparse.Namespace, done: asyncio.Event) -> float:
+    """CPU seconds the benchmark database's backends used until ``done``: sampled every 0.2 s, so the
+    connections ``hub expire`` opens and closes are counted too (the servers' are as well)."""
+    seen: dict[int, float] = {}
+    first: dict[int, float] = {}
+    while not done.is_set():
+        for pid, used in process_cpu(await backend_pids(args)).items():
+            first.setdefault(pid, used)
+            seen[pid] = used
+        await asyncio.sleep(0.2)
+    return sum(seen[pid] - first[pid] for pid in seen)
 
 
 async def expire(args: argparse.Namespace, until: datetime) -> tuple[dict[str, Any], float]:
@@ -114,8 +127,10 @@ async def run(
                 finished.set()
 
         task = asyncio.create_task(expiring())
+        sampling = asyncio.create_task(backend_cpu(args, finished))
         rows, seconds = await pos_until(bench, args.concurrency, finished)
         report, wall = await task
+        postgres_cpu = await sampling
         results["phases"]["pos_with_expiry"] = summary(rows, seconds)
         results["cores_used"]["expiry_with_pos"] = await meter.cores()
         lots = report["expiredLots"]
@@ -129,6 +144,8 @@ async def run(
             "lots_s": round(lots / wall) if wall else None,
             "expire_process_cpu_s": report.get("cpuSeconds"),
             "expire_process_us_per_lot": round(report["cpuSeconds"] / lots * 1e6) if lots else None,
+            # Every backend of the database (the POS mix's too), sampled: an upper bound for the expiry.
+            "postgres_cpu_s": round(postgres_cpu, 1),
         }
 
         print("checks ...", flush=True)
@@ -181,7 +198,8 @@ def report(results: dict[str, Any]) -> None:
         f" in {e['seconds']} s: {e['lots_s']:,} lots/s;"
         f" {e['left_for_next_run']} left for the next run, {e['failed']} failed;"
         f" the expire process used {e['expire_process_cpu_s']} s of CPU"
-        f" ({e['expire_process_us_per_lot']} µs per lot)"
+        f" ({e['expire_process_us_per_lot']} µs per lot);"
+        f" PostgreSQL (with the POS mix's) {e['postgres_cpu_s']} s"
     )
     print(f"\ncores used (busy before the run: {results['busy_before']}):")
     for phase, used in results["cores_used"].items():

@@ -20,6 +20,7 @@ are listed in the transaction's details.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 KIND = "lifecycle.expire"
 SCHEDULE = Schedule("expire-lots", KIND, timedelta(minutes=10))
 EXPIRY_SCOPE = "expiry"
-ATTEMPTS = 5  # reads of one account's due lots in a run when redemptions keep racing it
+ATTEMPTS = 10  # reads of one account's due lots in a run when redemptions keep racing it
 
 _DUE = (
     " FROM lot l JOIN account a ON a.id = l.account_id"
@@ -268,21 +269,48 @@ async def expire_accounts(
 
 
 async def expire_due(
-    ledger: LedgerWriter, until: datetime, *, brand_id: int | None = None, chunk: int = 10_000
+    ledger: LedgerWriter,
+    until: datetime,
+    *,
+    brand_id: int | None = None,
+    chunk: int = 10_000,
+    parallel: int = 3,
 ) -> RunResult:
     """Expire everything due by ``until`` now (``hub expire``, tests). Claims ``expiry:<until>:a<id>``:
-    a run interrupted and started again with the same ``until`` goes on where the first stopped."""
+    a run interrupted and started again with the same ``until`` goes on where the first stopped.
+
+    Up to ``parallel`` chunks are in the ledger at once (their accounts are disjoint): the next chunk is
+    read while the ones before it are written, so the database is not idle between chunks.
+    """
     stamp = until.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     total = RunResult()
-    after = 0
-    while accounts := await due_accounts(until, after, chunk, brand_id):
-        done = await expire_accounts(ledger, accounts, until, lambda a: (EXPIRY_SCOPE, f"{stamp}:a{a}"))
+
+    def add(done: RunResult) -> None:
         total.accounts += done.accounts
         total.lots += done.lots
         total.amount += done.amount
         total.left += done.left
         total.failed.extend(done.failed)
-        after = accounts[-1].account_id
+
+    running: set[asyncio.Task[RunResult]] = set()
+    after = 0
+    try:
+        while accounts := await due_accounts(until, after, chunk, brand_id):
+            after = accounts[-1].account_id
+            running.add(
+                asyncio.create_task(
+                    expire_accounts(ledger, accounts, until, lambda a: (EXPIRY_SCOPE, f"{stamp}:a{a}"))
+                )
+            )
+            if len(running) >= parallel:
+                finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    add(task.result())
+        for done in await asyncio.gather(*running):
+            add(done)
+    finally:
+        for task in running:
+            task.cancel()
     return total
 
 

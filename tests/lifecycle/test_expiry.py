@@ -165,7 +165,11 @@ async def test_redemptions_racing_the_expiry_either_spend_or_expire_each_point(
             *(spend(m) for m, _ in members),
         )
     done = results[0]
-    assert done.failed == [] and done.left == 0
+    assert done.failed == []
+    if done.left:  # accounts that redemptions kept drawing from: the next run expires what is left
+        async with LedgerWriter() as writer:
+            again = await expiry.expire_due(writer, due, brand_id=pk(world.a.id))
+        assert again.failed == [] and again.left == 0
     for membership, total in members:
         ms = pk(membership)
         account = await Account.get(key=f"b{pk(world.a.id)}:points:member:m{ms}")

@@ -163,6 +163,14 @@ async def test_coupon_and_gift_prizes_are_issued_in_the_play(world: World) -> No
     none = await play(world, gift_draw["id"], membership, token)
     assert none["play"]["prize"] is None and none["play"]["drawnPrize"] == {"name": "Mug"}
     assert none["play"]["giftOrder"] is None and none["pointsBalance"] == 70
+    # A prize order cancelled gives its stock back and no points (it cost none).
+    cancel = "cancelGiftOrder"
+    out = await world.api.mutate(
+        cancel, {"orderId": mug["play"]["giftOrder"]["id"]}, token, "order { status } pointsBalance"
+    )
+    assert out["userErrors"] == [] and out["order"]["status"] == "CANCELLED" and out["pointsBalance"] == 70
+    stock = "query($id: ID!) { node(id: $id) { ... on GiftItem { ordered } } }"
+    assert (await world.api.data(stock, {"id": gift["item"]["id"]}, world.a.hq))["node"]["ordered"] == 0
     await assert_audit_clean(world)
 
 

@@ -18,7 +18,7 @@ from hub.ledger.commands import Command, Leg, LotTerms
 from hub.ledger.engine import LedgerWriter
 from hub.ledger.idempotency import IdempotencyClaim
 from hub.models import Lot, LotAllocation, Role, TransactionKind
-from hub.resolvers import members, points, purchases
+from hub.resolvers import catalog, members, points, purchases
 from tests.helpers import Api, World, make_world, new_phone, pk
 
 _keys = count()
@@ -33,11 +33,14 @@ operation = st.one_of(
     st.tuples(st.just("earn"), st.integers(0, 1), st.integers(1, 100_000)),
     st.tuples(st.just("redeem"), st.integers(0, 1), st.integers(1, 600)),
     st.tuples(st.just("adjust"), st.integers(0, 1), st.integers(-600, 600).filter(bool)),
+    # A gift order: GIFT_PRICE points, the item's stock (GIFT_STOCK per example) counted by a guard.
+    st.tuples(st.just("gift"), st.integers(0, 1), st.just(50)),
     # The previous operation of the step again, at the same time: same key and request.
     st.tuples(st.just("retry"), st.just(0), st.just(0)),
     # The previous operation's key with another amount, at the same time.
     st.tuples(st.just("conflict"), st.just(0), st.just(0)),
 )
+GIFT_PRICE, GIFT_STOCK = 50, 3
 # Each step sends its operations at once, so they meet in the writer's batches.
 steps = st.lists(st.lists(operation, min_size=1, max_size=8), min_size=1, max_size=4)
 
@@ -51,6 +54,9 @@ async def test_concurrent_batches_keep_the_audit_clean_and_match_a_model(
     store = Principal(Role.STORE, brand_id=brand_id, store_id=pk(world.a.store_id))
     hq = Principal(Role.BRAND, brand_id=brand_id)
     ms = [(await members.enroll_member(store, new_phone()))[0] for _ in range(2)]
+    terms = catalog.ItemTerms(points_price=GIFT_PRICE, stock=GIFT_STOCK)
+    item, _ = await catalog.create_item(hq, brand_id, f"prop-{next(_keys)}", "Gift", terms)
+    gifts = 0  # orders placed
     model = [0, 0]
     for ops in plan:
         sent: list[tuple[str, int, int, str]] = []  # (op, who, amount, key)
@@ -70,6 +76,12 @@ async def test_concurrent_batches_keep_the_audit_clean_and_match_a_model(
                     return points.PointsResult(r.transaction, r.membership, r.points, r.balance, r.replayed)
                 if op == "redeem":
                     return await points.redeem_points(ledger, store, ms[who].id, amount, "prop", key)
+                if op == "gift":
+                    o = await catalog.order_gift(ledger, store, item.id, ms[who].id, None, key)
+                    assert o.transaction is not None and o.points_balance is not None
+                    return points.PointsResult(
+                        o.transaction, ms[who], -o.order.points, o.points_balance, o.replayed
+                    )
                 return await points.adjust_points(ledger, hq, ms[who].id, amount, "prop", key)
             except DomainError as error:
                 return error
@@ -92,6 +104,8 @@ async def test_concurrent_batches_keep_the_audit_clean_and_match_a_model(
                         wins[0][1].points,  # type: ignore[attr-defined]
                         wins[0][1].balance,  # type: ignore[attr-defined]
                     )
+                elif isinstance(r, DomainError) and r.code is ErrorCode.NOT_AVAILABLE:
+                    assert uses[0][0][0] == "gift"  # only a gift order may find the stock gone
                 elif isinstance(r, DomainError):
                     assert r.code in (ErrorCode.INSUFFICIENT_POINTS, ErrorCode.IDEMPOTENCY_CONFLICT), r
                     if r.code is ErrorCode.IDEMPOTENCY_CONFLICT:
@@ -100,7 +114,10 @@ async def test_concurrent_batches_keep_the_audit_clean_and_match_a_model(
                 assert isinstance(r, points.PointsResult)
                 written[s[1]].append(r)
                 model[s[1]] += r.points
-                expected = {"earn": s[2] // 100, "redeem": -s[2], "adjust": s[2]}.get(s[0], s[2] // 100)
+                gifts += s[0] == "gift"
+                expected = {"earn": s[2] // 100, "redeem": -s[2], "adjust": s[2], "gift": -GIFT_PRICE}.get(
+                    s[0], s[2] // 100
+                )
                 assert r.points == expected  # the test brand earns 1 point per ¥1, rounded down
         for who in (0, 1):
             # In commit order (transaction ids), every reported balance follows from the one before and
@@ -115,8 +132,13 @@ async def test_concurrent_batches_keep_the_audit_clean_and_match_a_model(
                 if s[1] == who and isinstance(r, DomainError) and r.code is ErrorCode.INSUFFICIENT_POINTS:
                     assert abs(s[2]) > min(chain)
             assert (await points.member_account(ms[who])).balance == model[who]
+        # The stock is never oversold; an order refused for stock met a sold-out item.
+        assert gifts <= GIFT_STOCK
+        if any(isinstance(r, DomainError) and r.code is ErrorCode.NOT_AVAILABLE for r in results):
+            assert gifts == GIFT_STOCK
         report = await audit(brand_id)
         assert report.ok, report.violations
+        assert await catalog.audit(brand_id) == []
 
 
 async def test_the_model_test_meets_batches_of_several(ledger: LedgerWriter) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from tortoise import connections
 from tortoise.transactions import in_transaction
@@ -21,7 +22,7 @@ from hub.domain import ExpiryKind, ExpiryPeriod
 from hub.errors import InvalidInput
 from hub.ledger.sql import as_datetime
 from hub.models import Brand, ExpiryPolicy
-from hub.resolvers import access
+from hub.resolvers import access, change_log
 from hub.resolvers import validation as v
 from hub.resolvers.earning import BrandCache
 from hub.resolvers.expiry_dates import NEVER, ExpiryTerms, expiry_for
@@ -127,7 +128,7 @@ async def set_expiry_policy(
             sql(conn, "UPDATE brand SET rules_version = rules_version + 1 WHERE id = ?"), [brand_id]
         )
         last = await ExpiryPolicy.filter(brand_id=brand_id).using_db(conn).order_by("-version").first()
-        return await ExpiryPolicy.create(
+        created = await ExpiryPolicy.create(
             brand_id=brand_id,
             version=(last.version if last else 0) + 1,
             kind=terms.kind,
@@ -139,6 +140,24 @@ async def set_expiry_policy(
             created_by_key_id=p.key_id,
             using_db=conn,
         )
+        # The change log (docs/records.md) shows the change beside the brand's other settings.
+        await change_log.record(
+            p, policy.SET_EXPIRY_POLICY, created, before=_logged(last), after=_logged(created), using_db=conn
+        )
+        return created
+
+
+def _logged(version: ExpiryPolicy | None) -> dict[str, Any] | None:
+    if version is None:
+        return None
+    return {
+        "version": version.version,
+        "kind": str(version.kind),
+        "count": version.count,
+        "period": version.period,
+        "clearingAt": version.clearing_at.isoformat() if version.clearing_at else None,
+        "reason": version.reason,
+    }
 
 
 async def current_policy(principal: Principal | None, brand_id: int) -> ExpiryPolicy | None:

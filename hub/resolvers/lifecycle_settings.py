@@ -14,7 +14,7 @@ from hub import policy
 from hub.auth import Principal
 from hub.errors import InvalidInput
 from hub.models import LifecycleSettings
-from hub.resolvers import access
+from hub.resolvers import access, change_log
 from hub.resolvers import validation as v
 
 DEFAULT_LEAD_DAYS = (30, 7)
@@ -42,6 +42,15 @@ def _of(brand_id: int, row: LifecycleSettings | None) -> Settings:
     )
 
 
+def _logged(s: Settings) -> dict[str, Any]:
+    return {
+        "noticeLeadDays": list(s.notice_lead_days),
+        "transfersEnabled": s.transfers_enabled,
+        "transferMin": s.transfer_min,
+        "transferMaxPerDay": s.transfer_max_per_day,
+    }
+
+
 async def settings_of(brand_id: int) -> Settings:
     return _of(brand_id, await LifecycleSettings.get_or_none(brand_id=brand_id))
 
@@ -65,7 +74,8 @@ async def update_settings(
 ) -> Settings:
     """HQ changes what it sends; fields left out keep their value (``transfer_max_per_day=None``: no
     daily maximum)."""
-    brand = await access.get_brand(principal, policy.UPDATE_LIFECYCLE_SETTINGS, brand_id)
+    p = policy.require(principal, policy.UPDATE_LIFECYCLE_SETTINGS)
+    brand = await access.get_brand(p, policy.UPDATE_LIFECYCLE_SETTINGS, brand_id)
     if notice_lead_days is not None:
         if len(notice_lead_days) > 5 or any(not 1 <= d <= MAX_LEAD_DAYS for d in notice_lead_days):
             raise InvalidInput(f"At most 5 lead times, each 1 to {MAX_LEAD_DAYS} days.", "noticeLeadDays")
@@ -76,6 +86,7 @@ async def update_settings(
         v.positive(transfer_max_per_day, "transferMaxPerDay")
     async with in_transaction() as conn:
         row = await LifecycleSettings.filter(brand_id=brand.id).using_db(conn).select_for_update().first()
+        before = _of(brand.id, row)
         if row is None:
             current = Settings(brand.id)
             row = LifecycleSettings(
@@ -96,4 +107,14 @@ async def update_settings(
         if row.transfer_max_per_day is not None and row.transfer_max_per_day < row.transfer_min:
             raise InvalidInput("The daily maximum cannot be below the minimum.", "transferMaxPerDay")
         await row.save(using_db=conn)
+        # The change log (docs/records.md) shows the change beside the brand's other settings.
+        after = _of(brand.id, row)
+        await change_log.record(
+            p,
+            policy.UPDATE_LIFECYCLE_SETTINGS,
+            brand,
+            before=_logged(before),
+            after=_logged(after),
+            using_db=conn,
+        )
     return _of(brand.id, row)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hub.ledger.engine import LedgerWriter
-from hub.models import Account, ExpiryPolicy, Job, JobStatus, LedgerTransaction
+from hub.models import Account, ChangeRecord, ExpiryPolicy, Job, JobStatus, LedgerTransaction
 from hub.resolvers import expiry
 from hub.worker.store import enqueue
 from tests.earning.support import purchase
@@ -86,6 +86,10 @@ async def test_the_policy_in_force_at_earning_dates_the_lot_and_changes_apply_to
     assert lots[1][2] == end_of_local_day("Asia/Shanghai", earned, 30)
     year = earned.astimezone(ZoneInfo("Asia/Shanghai")).year
     assert lots[2][2] == datetime(year + 2, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(UTC)
+    # Each change is in the brand's change log, before and after.
+    logged = await ChangeRecord.filter(brand_id=pk(world.a.id), action="expiry.setPolicy").order_by("id")
+    assert [(r.before, r.after["kind"]) for r in logged] == [(None, "days"), (logged[1].before, "period_end")]
+    assert logged[1].before["count"] == 30
     shown = await api.data(POLICY, {"b": world.a.id}, world.a.store)
     assert shown["expiryPolicy"] == {"version": 2, "kind": "PERIOD_END", "count": 1, "period": "YEAR"}
     assert (await api.data(POLICY, {"b": world.b.id}, world.b.hq))["expiryPolicy"] is None

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
 
 from hub.ledger.engine import LedgerWriter
-from hub.models import LedgerTransaction, LifecycleSettings
-from tests.helpers import Api, World, make_world, pk
+from hub.models import ChangeRecord, LedgerTransaction, LifecycleSettings
+from tests.helpers import BALANCE_SUBSCRIPTION, Api, World, make_world, pk, subscribe_first
 from tests.lifecycle.support import grant_lots, key, open_lots
 
 TRANSFER_FIELDS = "points balance transaction { id kind details }"
@@ -75,10 +76,14 @@ async def test_settings_have_defaults_and_refuse_bad_values(world: World) -> Non
         )
         assert out["userErrors"] == [{"code": "INVALID_INPUT", "field": field}], input
     assert not await LifecycleSettings.filter(brand_id=pk(world.b.id)).exists()
+    # The fixture's change is in brand A's change log; the refused ones wrote nothing.
+    [logged] = await ChangeRecord.filter(brand_id=pk(world.a.id), action="lifecycle.updateSettings")
+    assert (logged.before["transfersEnabled"], logged.after["transfersEnabled"]) == (False, True)
+    assert not await ChangeRecord.filter(brand_id=pk(world.b.id), action="lifecycle.updateSettings").exists()
 
 
 async def test_a_transfer_keeps_each_lots_expiry_date_and_both_see_it(
-    world: World, ledger: LedgerWriter
+    world: World, ledger: LedgerWriter, app: Starlette, schema: Any
 ) -> None:
     giver, _, token = await world.enroll()
     receiver, phone, receiver_token = await world.enroll()
@@ -95,6 +100,10 @@ async def test_a_transfer_keeps_each_lots_expiry_date_and_both_see_it(
     for membership, t, delta in ((giver, token, -150), (receiver, receiver_token, 150)):
         edges = (await world.api.data(HISTORY, {"id": membership}, t))["node"]["history"]["edges"]
         assert edges[0]["node"] == {"delta": delta, "transaction": {"kind": "TRANSFER"}}
+    # Live: the receiver's balance stream replays from its first change, the transfer.
+    first = await subscribe_first(app, schema, BALANCE_SUBSCRIPTION, {"m": receiver, "a": 0}, receiver_token)
+    event = first["data"]["balanceChanged"]
+    assert (event["delta"], event["balance"], event["transaction"]["kind"]) == (150, 150, "TRANSFER")
     # A retry answers the first result; the same key with another request is refused.
     again = await transfer(world, token, giver, phone, 150, "gift-1")
     assert again["transaction"]["id"] == out["transaction"]["id"] and again["balance"] == 100

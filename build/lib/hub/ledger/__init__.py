@@ -1,0 +1,1 @@
+"""The ledger posting engine: the only code that writes balances, postings, lots and outbox rows."""

@@ -1,0 +1,1 @@
+"""The GraphQL schema: Strawberry types composed from one module per domain."""

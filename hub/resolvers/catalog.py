@@ -40,7 +40,7 @@ from hub.ledger.commands import Command, Guard, Leg, LotTerms, TransactionRecord
 from hub.ledger.engine import LedgerWriter
 from hub.ledger.idempotency import claim
 from hub.ledger.sql import as_json
-from hub.models import Brand, GiftItem, GiftOrder, Membership, Store, TransactionKind
+from hub.models import Brand, GiftItem, GiftOrder, LedgerCounter, Membership, Store, TransactionKind
 from hub.resolvers import access
 from hub.resolvers import validation as v
 from hub.resolvers.checkin import brand_day
@@ -209,8 +209,6 @@ async def get_item(
 
 async def ordered_counts(item_ids: list[int]) -> list[int]:
     """How many of each item are ordered and not cancelled (its stock counter), for a DataLoader."""
-    from hub.models import LedgerCounter
-
     rows = {c.key: c.value for c in await LedgerCounter.filter(key__in=[stock_key(i) for i in item_ids])}
     return [int(rows.get(stock_key(i), 0)) for i in item_ids]
 

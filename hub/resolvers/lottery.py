@@ -52,6 +52,7 @@ from hub.models import (
     CouponTemplate,
     GiftItem,
     GiftOrder,
+    LedgerCounter,
     Lottery,
     LotteryPlay,
     LotteryPrize,
@@ -145,8 +146,8 @@ async def create_lottery(
     plays_per_day: int | None = None,
     budget_points: int | None = None,
 ) -> tuple[Lottery, bool]:
-    """HQ configures a lottery. The code is its natural key (the same code again answers the existing
-    lottery, created=False, whatever else was sent: its prizes are fixed once created)."""
+    """HQ configures a lottery. The code is its natural key: the same lottery sent again answers the
+    existing one (created=False); another with a taken code is ALREADY_EXISTS. Prizes are fixed."""
     brand = await access.get_brand(principal, policy.MANAGE_LOTTERIES, brand_id)
     code = v.text(code, "code", max_length=32)
     if not ASSET_CODE.fullmatch(code):
@@ -162,24 +163,36 @@ async def create_lottery(
     if not 1 <= len(prizes) <= MAX_PRIZES:
         raise InvalidInput(f"Between 1 and {MAX_PRIZES} prizes.", "prizes")
     rows = [await _check_prize(brand.id, i, prize) for i, prize in enumerate(prizes)]
+    fields: dict[str, Any] = {
+        "name": name,
+        "cost_points": cost_points,
+        "plays_per_day": plays_per_day,
+        "budget_points": budget_points,
+    }
     existing = await Lottery.get_or_none(brand_id=brand.id, code=code)
-    if existing is not None:
+    if existing is None:
+        try:
+            async with in_transaction():
+                lottery = await Lottery.create(brand_id=brand.id, code=code, **fields)
+                for row in rows:
+                    await LotteryPrize.create(lottery_id=lottery.id, **row)
+            return lottery, True
+        except IntegrityError:  # created at the same moment by a retry of this request
+            existing = await Lottery.get(brand_id=brand.id, code=code)
+    if await _same(existing, fields, rows):
         return existing, False
-    try:
-        async with in_transaction():
-            lottery = await Lottery.create(
-                brand_id=brand.id,
-                code=code,
-                name=name,
-                cost_points=cost_points,
-                plays_per_day=plays_per_day,
-                budget_points=budget_points,
-            )
-            for row in rows:
-                await LotteryPrize.create(lottery_id=lottery.id, **row)
-    except IntegrityError:  # created at the same moment by a retry of this request
-        return await Lottery.get(brand_id=brand.id, code=code), False
-    return lottery, True
+    raise DomainError(ErrorCode.ALREADY_EXISTS, "This brand already has a lottery with that code.", "code")
+
+
+async def _same(lottery: Lottery, fields: dict[str, Any], rows: list[dict[str, Any]]) -> bool:
+    """A retry of the request that created ``lottery``: the same terms and the same prizes."""
+    if any(getattr(lottery, k) != want for k, want in fields.items()):
+        return False
+    stored = await LotteryPrize.filter(lottery_id=lottery.id).order_by("position")
+    return len(stored) == len(rows) and all(
+        all(getattr(prize, k) == want for k, want in row.items())
+        for prize, row in zip(stored, rows, strict=True)
+    )
 
 
 UNSET: Any = object()
@@ -240,8 +253,6 @@ async def prizes_of(lottery_ids: list[int]) -> list[list[LotteryPrize]]:
 
 async def counter_values(keys: list[str]) -> list[int]:
     """Guard counters by key (a DataLoader's batch): awards of a prize, value awarded of a lottery."""
-    from hub.models import LedgerCounter
-
     rows = {c.key: c.value for c in await LedgerCounter.filter(key__in=keys)}
     return [int(rows.get(k, 0)) for k in keys]
 

@@ -234,7 +234,10 @@ class LotteryPrizeInput:
 class CreateLotteryInput:
     brand_id: strawberry.ID = strawberry.field(description="The brand (HQ: its own).")
     code: str = strawberry.field(
-        description="The brand's unique code for it; sending it again answers the existing lottery."
+        description=(
+            "The brand's unique code for it. Sending the same lottery again answers the existing one;"
+            " another with a taken code is ALREADY_EXISTS."
+        )
     )
     name: str = strawberry.field(description="What members see.")
     cost_points: BigInt = strawberry.field(description="Points one play costs (at least 1).")

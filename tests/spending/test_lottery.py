@@ -83,6 +83,9 @@ async def test_hq_configures_a_lottery_and_bad_prizes_write_nothing(world: World
     ]
     again = await world.api.mutate("createLottery", input, world.a.hq, LOTTERY)
     assert again["created"] is False and again["lottery"]["id"] == made["lottery"]["id"]
+    other_odds = {**input, "prizes": [POINTS_50, {**NOTHING, "weight": 9}]}
+    taken = await world.api.mutate("createLottery", other_odds, world.a.hq, LOTTERY)
+    assert taken["userErrors"] == [{"code": "ALREADY_EXISTS", "field": "code"}]
     foreign = await template(world, world.b)
     before = (await Lottery.all().count(), await LotteryPrize.all().count())
     for bad, code, field in (

@@ -1,7 +1,9 @@
 """The README's GraphQL is what a newcomer pastes into GraphiQL: every block must validate against the schema.
 
-Each ```graphql block, and each query the curl examples send, is parsed and validated against schema.graphql (which another test keeps equal to
-the code); a ```json block right after a block that declares variables must be valid variables for it.
+Each ```graphql block (of the README and of the docs), and each query the README's curl examples send, is
+parsed and validated against schema.graphql (which another test keeps equal to the code); a ```json block
+right after a block that declares variables must be valid variables for it. The README's links to files in
+the repository, and their anchors, must exist.
 """
 
 from __future__ import annotations
@@ -20,14 +22,17 @@ ROOT = Path(__file__).resolve().parent.parent
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
-def _blocks() -> list[tuple[int, str, str]]:
-    text = (ROOT / "README.md").read_text()
+DOCUMENTS = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
+
+
+def _blocks(name: str = "README.md") -> list[tuple[int, str, str]]:
+    text = (ROOT / name).read_text()
     return [(text.count("\n", 0, m.start()) + 1, m.group(1), m.group(2)) for m in FENCE.finditer(text)]
 
 
-def _graphql_blocks() -> list[tuple[int, str, str | None]]:
+def _graphql_blocks(name: str = "README.md") -> list[tuple[int, str, str | None]]:
     """(line, document, the JSON block that follows it, if any)."""
-    blocks = _blocks()
+    blocks = _blocks(name)
     found = []
     for i, (line, lang, body) in enumerate(blocks):
         if lang != "graphql":
@@ -56,7 +61,9 @@ def _curl_documents() -> list[tuple[int, str, str | None]]:
 SCHEMA = build_schema((ROOT / "schema.graphql").read_text())
 GRAPHQL_BLOCKS = _graphql_blocks()
 CURL_DOCUMENTS = _curl_documents()
-CASES = [pytest.param(*block, id=f"README.md:{block[0]}") for block in GRAPHQL_BLOCKS + CURL_DOCUMENTS]
+CASES = [pytest.param(*block, id=f"README.md:{block[0]}") for block in GRAPHQL_BLOCKS + CURL_DOCUMENTS] + [
+    pytest.param(*block, id=f"{name}:{block[0]}") for name in DOCUMENTS[1:] for block in _graphql_blocks(name)
+]
 
 
 def test_the_readme_has_graphql_blocks() -> None:
@@ -70,12 +77,33 @@ def test_readme_graphql_validates(line: int, document: str, variables: str | Non
     try:
         ast = parse(document)
     except GraphQLError as error:
-        pytest.fail(f"README.md:{line}: {error.message}")
+        pytest.fail(f"line {line}: {error.message}")
     errors = validate(SCHEMA, ast)
-    assert not errors, f"README.md:{line}: " + "; ".join(e.message for e in errors)
+    assert not errors, f"line {line}: " + "; ".join(e.message for e in errors)
     operations = [d for d in ast.definitions if isinstance(d, OperationDefinitionNode)]
     declared = [op for op in operations if op.variable_definitions]
     if variables is None or not declared:
         return
     coerced = get_variable_values(SCHEMA, declared[0].variable_definitions, json.loads(variables))
-    assert not isinstance(coerced, list), f"README.md:{line}: " + "; ".join(e.message for e in coerced)
+    assert not isinstance(coerced, list), f"line {line}: " + "; ".join(e.message for e in coerced)
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_readme_links_reach_files_and_headings() -> None:
+    broken = []
+    for link in re.findall(r"\]\(([^)]+)\)", (ROOT / "README.md").read_text()):
+        if link.startswith(("http://", "https://", "../")):
+            continue  # the web, and the guides beside the repository (shared/)
+        path, _, anchor = link.partition("#")
+        target = ROOT / (path or "README.md")
+        if not target.exists():
+            broken.append(link)
+        elif anchor and target.is_file():
+            headings = re.findall(r"^#+ (.*)$", target.read_text(), re.MULTILINE)
+            if anchor not in {_slug(h) for h in headings}:
+                broken.append(link)
+    assert broken == []

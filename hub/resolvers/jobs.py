@@ -39,7 +39,7 @@ async def get_job(
 
 def _refuse_finished(job: Job) -> None:
     if job.status in (JobStatus.DONE, JobStatus.FAILED):
-        raise DomainError(ErrorCode.JOB_FINISHED, f"This job has already {job.status}.", "jobId")
+        raise DomainError(ErrorCode.JOB_FINISHED, f"This job has finished ({job.status.value}).", "jobId")
 
 
 async def cancel_job(principal: Principal | None, broker: LocalBroker, job_id: int) -> Job:

@@ -133,6 +133,12 @@ async def test_hq_cancels_its_job_once_and_cannot_cancel_others_or_finished_ones
     await Job.filter(id=done.id).update(status=JobStatus.DONE)
     finished = await api.mutate(CANCEL, {"jobId": gid(done)}, world.a.hq, fields)
     assert finished["userErrors"] == [{"code": "JOB_FINISHED", "field": "jobId"}] and finished["job"] is None
+    said = await api.data(
+        "mutation($i: CancelJobInput!) { cancelJob(input: $i) { userErrors { message } } }",
+        {"i": {"jobId": gid(done)}},
+        world.a.hq,
+    )
+    assert said["cancelJob"]["userErrors"] == [{"message": "This job has finished (done)."}]
     assert (await Job.get(id=done.id)).cancel_requested_at is None
     wrong_type = await api.mutate(CANCEL, {"jobId": world.a.id}, world.a.hq, fields)
     assert wrong_type["userErrors"] == [{"code": "INVALID_ID", "field": "jobId"}]

@@ -3,11 +3,12 @@
 Each ```graphql block (of the README and of the docs), and each query the README's curl examples send, is
 parsed and validated against schema.graphql (which another test keeps equal to the code); a ```json block
 right after a block that declares variables must be valid variables for it. The README's links to files in
-the repository, and their anchors, must exist.
+the repository, and their anchors, must exist, and its command table must name every `hub` command and option.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from pathlib import Path
@@ -17,6 +18,8 @@ from graphql import build_schema, parse, validate
 from graphql.error import GraphQLError
 from graphql.execution.values import get_variable_values
 from graphql.language import OperationDefinitionNode
+
+from hub.cli import parser
 
 ROOT = Path(__file__).resolve().parent.parent
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -107,3 +110,37 @@ def test_readme_links_reach_files_and_headings() -> None:
             if anchor not in {_slug(h) for h in headings}:
                 broken.append(link)
     assert broken == []
+
+
+def _commands(p: argparse.ArgumentParser, prefix: str = "hub") -> dict[str, list[str]]:
+    """Every `hub` command (`hub keys create`, ...) and its options."""
+    found = {}
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found |= _commands(sub, f"{prefix} {name}")
+    if prefix != "hub" and not any(isinstance(a, argparse._SubParsersAction) for a in p._actions):
+        found[prefix] = [
+            o for a in p._actions for o in a.option_strings if o.startswith("--") and o != "--help"
+        ]
+    return found
+
+
+def _command_words(cell: str) -> str:
+    """`hub keys rotate ID [--grace SECONDS]` -> `hub keys rotate`."""
+    words = []
+    for word in cell.split():
+        if not re.fullmatch(r"[a-z][a-z-]*", word):
+            break
+        words.append(word)
+    return " ".join(words)
+
+
+def test_readme_command_table_names_every_command_and_option() -> None:
+    cells = re.findall(r"^\| `(hub [^`]+)` \|", (ROOT / "README.md").read_text(), re.MULTILINE)
+    rows = {_command_words(cell): cell for cell in cells}
+    missing = {
+        command: [o for o in options if o not in rows.get(command, "")]
+        for command, options in _commands(parser()).items()
+    }
+    assert {c: o for c, o in missing.items() if o or c not in rows} == {}

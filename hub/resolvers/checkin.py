@@ -50,7 +50,7 @@ from hub.models import (
     Membership,
     TransactionKind,
 )
-from hub.resolvers import access, change_log
+from hub.resolvers import access, change_log, expiry_policy
 
 CLAIM_SCOPE = "checkin"
 MAX_POINTS = 1_000_000  # per check-in part (daily, one bonus)
@@ -240,9 +240,10 @@ async def check_in(
         bonus = rewards.bonus_for(streak)
         points = rewards.daily_points + bonus
         if points:
+            lot = await expiry_policy.earned_lot(brand, now or datetime.now(UTC))  # the expiry policy
             legs = (
                 Leg(AccountRef.system(brand.id, AccountKind.ISSUANCE, ANY_SHARD), -points),
-                Leg(mine, points),
+                Leg(mine, points, lot=lot),
             )
         details = {
             "day": day.isoformat(),

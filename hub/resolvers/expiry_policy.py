@@ -20,6 +20,7 @@ from hub.auth import Principal
 from hub.db import sql
 from hub.domain import ExpiryKind, ExpiryPeriod
 from hub.errors import InvalidInput
+from hub.ledger.commands import LotTerms
 from hub.ledger.sql import as_datetime
 from hub.models import Brand, ExpiryPolicy
 from hub.resolvers import access, change_log
@@ -79,6 +80,13 @@ async def terms_in_force(brand: Brand, at: datetime) -> ExpiryTerms:
 async def expiry_at_earning(brand: Brand, earned_at: datetime) -> datetime | None:
     """When points the brand's members earn at ``earned_at`` expire (earning dates its lots with it)."""
     return expiry_for(await terms_in_force(brand, earned_at), earned_at, brand.timezone)
+
+
+async def earned_lot(brand: Brand, earned_at: datetime) -> LotTerms | None:
+    """The lot terms of points the brand's members earn at ``earned_at`` other than by a purchase
+    (check-in, engagement events, bulk grants, referral rewards): dated by the same policy."""
+    expires = await expiry_at_earning(brand, earned_at)
+    return LotTerms(expires_at=expires) if expires is not None else None
 
 
 def checked_terms(

@@ -22,10 +22,11 @@ from tortoise.transactions import in_transaction
 from hub.db import sql, with_retries
 from hub.errors import DomainError
 from hub.ledger.accounts import ANY_SHARD, AccountRef
-from hub.ledger.commands import Command, Leg
+from hub.ledger.commands import Command, Leg, LotTerms
 from hub.ledger.engine import Result
 from hub.ledger.idempotency import request_hash
-from hub.models import AccountKind, GrantPlan, TransactionKind
+from hub.models import AccountKind, Brand, GrantPlan, TransactionKind
+from hub.resolvers import expiry_policy
 from hub.resolvers.grants import BULK_GRANT
 from hub.resolvers.segments import Segment, select_sql
 from hub.worker.handlers import Chunk, ItemFailure, JobContext, JSONCursor, Plan
@@ -82,7 +83,10 @@ class BulkGrantJob:
         )
         ids = [int(r[0]) for r in rows]
         ctx.ensure_lease()  # stop before writing when another worker may hold the job now
-        results = await self.submit(ctx, self.commands(ctx, ids))
+        assert ctx.brand_id is not None
+        # Granted points are dated by the brand's expiry policy in force now (docs/lifecycle.md).
+        lot = await expiry_policy.earned_lot(await Brand.get(id=ctx.brand_id), datetime.now(UTC))
+        results = await self.submit(ctx, self.commands(ctx, ids, lot))
         done, failed = 0, []
         for membership_id, result in zip(ids, results, strict=True):
             if isinstance(result, DomainError):
@@ -95,7 +99,9 @@ class BulkGrantJob:
             return Chunk(None, done, failed)
         return Chunk({"after": ids[-1]}, done, failed)
 
-    def commands(self, ctx: JobContext, membership_ids: list[int]) -> list[Command]:
+    def commands(
+        self, ctx: JobContext, membership_ids: list[int], lot: LotTerms | None = None
+    ) -> list[Command]:
         brand_id = ctx.brand_id
         assert brand_id is not None
         points = int(ctx.params["points"])
@@ -110,7 +116,10 @@ class BulkGrantJob:
             Command(
                 kind=TransactionKind.GRANT,
                 brand_id=brand_id,
-                legs=(brand_side, Leg(AccountRef.member(brand_id, m), points)),
+                legs=(
+                    brand_side,
+                    Leg(AccountRef.member(brand_id, m), points, lot=lot if points > 0 else None),
+                ),
                 claim=ctx.item_claim(m, hashed),
                 membership_id=m,
                 actor_key_id=ctx.created_by_key_id,

@@ -28,11 +28,11 @@ from hub.auth import Principal
 from hub.domain import ReferralStatus
 from hub.errors import DomainError, ErrorCode
 from hub.ledger.accounts import AccountRef
-from hub.ledger.commands import Command, Guard, Leg
+from hub.ledger.commands import Command, Guard, Leg, LotTerms
 from hub.ledger.engine import LedgerWriter
 from hub.ledger.idempotency import IdempotencyClaim, request_hash
 from hub.models import Brand, Membership, Referral, ReferralCode, TransactionKind
-from hub.resolvers import access
+from hub.resolvers import access, expiry_policy
 from hub.resolvers.earn_rules import ReferralTerms
 from hub.resolvers.earning import rules_in_force
 
@@ -105,7 +105,13 @@ async def record_referral(membership: Membership, referrer: Membership, using_db
 
 
 def _reward(
-    referral: Referral, side: str, membership_id: int, points: int, terms: ReferralTerms, purchase: int
+    referral: Referral,
+    side: str,
+    membership_id: int,
+    points: int,
+    terms: ReferralTerms,
+    purchase: int,
+    lot: LotTerms | None = None,
 ) -> Command:
     brand_id = referral.brand_id
     guards: tuple[Guard, ...] = ()
@@ -125,7 +131,7 @@ def _reward(
         brand_id=brand_id,
         legs=(
             Leg(AccountRef.issuance_for(brand_id, membership_id), -points),
-            Leg(AccountRef.member(brand_id, membership_id), points),
+            Leg(AccountRef.member(brand_id, membership_id), points, lot=lot),
         ),
         # Nothing but the referral and the side in the hash: every later attempt replays the first.
         claim=IdempotencyClaim(
@@ -173,8 +179,12 @@ async def reward_after_purchase(
         )
         if points > 0
     ]
+    lot = await expiry_policy.earned_lot(brand, at)  # dated like the purchase's own points
     results = await ledger.submit_many(
-        [_reward(referral, side, mid, points, terms, purchase_transaction_id) for side, mid, points in sides]
+        [
+            _reward(referral, side, mid, points, terms, purchase_transaction_id, lot)
+            for side, mid, points in sides
+        ]
     )
     ids: dict[str, int | None] = {"referee": None, "referrer": None}
     capped = False

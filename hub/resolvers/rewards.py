@@ -42,7 +42,7 @@ from hub.ledger.engine import LedgerWriter
 from hub.ledger.idempotency import claim
 from hub.ledger.sql import as_json
 from hub.models import AccountKind, EngagementEvent, EngagementEventReward, Membership, TransactionKind
-from hub.resolvers import access, change_log
+from hub.resolvers import access, change_log, expiry_policy
 from hub.resolvers import validation as v
 from hub.resolvers.checkin import brand_day
 
@@ -252,6 +252,7 @@ async def report_event(
     )
     limit = guard_key(event, membership.id, period)
     mine = AccountRef.member(membership.brand_id, membership.id)
+    lot = await expiry_policy.earned_lot(membership.brand, now or datetime.now(UTC))  # the expiry policy
     times = "once" if event.limit_per_member == 1 else f"{event.limit_per_member} times"
     words = _PERIOD_WORDS[LimitPeriod(event.limit_period)]
     outcome = await ledger.submit(
@@ -260,7 +261,7 @@ async def report_event(
             brand_id=membership.brand_id,
             legs=(
                 Leg(AccountRef.system(membership.brand_id, AccountKind.ISSUANCE, ANY_SHARD), -event.points),
-                Leg(mine, event.points),
+                Leg(mine, event.points, lot=lot),
             ),
             claim=claim(
                 p.idempotency_scope, key, "reportEngagementEvent", membership=membership.id, event=event.code

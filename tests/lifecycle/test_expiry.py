@@ -236,3 +236,37 @@ async def test_hub_expire_dry_run_reports_and_writes_nothing(
     report = json.loads(out.stdout)
     assert report["dryRun"] and any(d["amount"] >= 9 for d in report["due"])
     assert await world.balance(membership) == 9
+
+
+async def test_points_from_check_ins_events_and_grants_are_dated_by_the_policy(api: Api) -> None:
+    world = await make_world(api)
+    assert (await set_policy(world, world.a, kind="DAYS", count=7))["userErrors"] == []
+    expected = end_of_local_day("Asia/Shanghai", datetime.now(UTC), 7)
+    membership, _, token = await world.enroll()
+    program = {"brandId": world.a.id, "dailyPoints": 5}
+    assert (await api.mutate("setCheckInProgram", program, world.a.hq, "program { dailyPoints }"))[
+        "userErrors"
+    ] == []
+    assert (await api.mutate("checkIn", {"membershipId": membership}, token, "created"))["userErrors"] == []
+    event = {"brandId": world.a.id, "code": "lc_survey", "name": "Survey", "points": 20}
+    assert (await api.mutate("createEngagementEvent", event, world.a.hq, "event { code }"))[
+        "userErrors"
+    ] == []
+    report = {"membershipId": membership, "eventCode": "lc_survey", "idempotencyKey": key("event")}
+    assert (await api.mutate("reportEngagementEvent", report, world.a.store, "period"))["userErrors"] == []
+    grant = {
+        "brandId": world.a.id,
+        "name": "Dated grant",
+        "reason": "test",
+        "points": 3,
+        "idempotencyKey": key("grant"),
+    }
+    started = await api.mutate("startBulkGrant", grant, world.a.hq, "bulkGrant { job { id } }")
+    job = await wait_status(
+        pk(started["bulkGrant"]["job"]["id"]), JobStatus.DONE, JobStatus.FAILED, timeout=30
+    )
+    assert job.status is JobStatus.DONE
+    lots = await open_lots(membership)
+    assert sorted(amount for amount, _, _ in lots) == [3, 5, 20]
+    assert {expires for _, _, expires in lots} == {expected}
+    assert (await world.audit())["ok"]

@@ -94,7 +94,7 @@ class Viewer:
         description="HQ and store: their brand. Member: the brand its token is limited to (null: all brands)."
     )
     store_id: relay.GlobalID | None = strawberry.field(description="Store: the store.")
-    phone: str | None = strawberry.field(description="Member: the phone number.")
+    phone: str | None = strawberry.field(description="Member: its phone number, E.164 (+8613800130000).")
     all_brands: bool = strawberry.field(
         description="Member: the token reaches all of the person's memberships (from a login code)."
     )

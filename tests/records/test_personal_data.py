@@ -8,7 +8,7 @@ from hub.auth import Principal
 from hub.domain import KeyScope, Role
 from hub.models import ApiKey
 from hub.privacy import mask_phone, phone_for
-from tests.helpers import Api, World, make_world
+from tests.helpers import Api, World, make_world, pk
 
 LIST = "query($b: ID) { memberships(brandId: $b, first: 100) { edges { node { id phone } } } }"
 BY_PHONE = "query($p: String!) { memberByPhone(phone: $p) { id phone } }"
@@ -88,3 +88,32 @@ async def test_hq_cannot_grant_a_permission_it_does_not_hold_and_nothing_is_writ
     # Without the scope it may create keys as before.
     out, _ = await _key(api, world.a.hq, role="STORE", storeId=world.a.store_id)
     assert out["userErrors"] == [] and out["apiKey"]["scopes"] == []
+
+
+async def test_the_command_line_creates_a_key_with_the_permission_and_lists_it(
+    api: Api, world: World, backend_env: dict[str, str]
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    def hub(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hub.cli", "keys", *args],
+            env={**os.environ, **backend_env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    brand = str(pk(world.a.id))
+    made = hub("create", "--role", "brand", "--brand", brand, "--label", "dpo", "--scope", "personal_data")
+    assert made.returncode == 0, made.stderr
+    membership, phone, _ = await world.enroll()
+    data = await api.data(LIST, {"b": world.a.id}, made.stdout.strip())
+    assert _phones(data, membership) == ["+86" + phone]
+    listed = hub("list", "--brand", brand).stdout.splitlines()
+    row = next(line for line in listed if line.rstrip().endswith("dpo"))
+    assert "personal_data" in row
+    refused = hub("create", "--role", "brand", "--brand", brand, "--scope", "everything")
+    assert refused.returncode == 2 and "invalid choice" in refused.stderr

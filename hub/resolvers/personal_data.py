@@ -136,8 +136,10 @@ async def erase_member_data(principal: Principal | None, membership_id: int) -> 
                 await LoginCode.filter(phone=person.phone).using_db(conn).delete()
                 await LoginThrottle.filter(phone=person.phone).using_db(conn).delete()
             erased = await Membership.get(id=membership.id, using_db=conn)
-            after = {"erased_at": now, "person_kept_for_other_brands": others}
-            await change_log.record(p, policy.ERASE_MEMBER_DATA, erased, after=after, using_db=conn)
+            # Nothing about the person's other brands: the brand's HQ reads this record.
+            await change_log.record(
+                p, policy.ERASE_MEMBER_DATA, erased, after={"erased_at": now}, using_db=conn
+            )
             return erased
 
     return await with_retries(erase)

@@ -121,6 +121,9 @@ async def test_one_brand_erasure_leaves_the_person_s_other_brand_alone(api: Api,
     a = await Membership.get(id=pk(membership_a))
     b = await Membership.get(id=pk(membership_b))
     assert a.member_id != b.member_id and (await Member.get(id=b.member_id)).erased_at is None
+    # Brand A's change log says that it erased, not whether the person belongs to other brands.
+    [record] = await ChangeRecord.filter(action="member.erase", subject_id=pk(membership_a))
+    assert list(record.after or {}) == ["erased_at"] and phone not in str(record.after)
     assert (await world.audit())["ok"] and (await world.audit(world.b))["ok"]
 
 

@@ -47,6 +47,9 @@ from hub.models import (
 )
 from hub.resolvers import access
 from hub.resolvers import validation as v
+from hub.resolvers.maturity import job_time
+from hub.worker.handlers import Chunk, JobContext, JSONCursor, Plan
+from hub.worker.schedules import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -243,9 +246,12 @@ async def close_statement(
     """Either HQ closes a statement whose period is over: its totals are frozen, and lines written from
     now on go to a later statement. Closing a closed statement returns it as it is."""
     _, stmt = await get_statement(principal, policy.CLOSE_STATEMENT, statement_id)
-    now = now or datetime.now(UTC)
+    return await _close(stmt.id, now or datetime.now(UTC))
+
+
+async def _close(statement_id: int, now: datetime) -> PartnershipStatement:
     async with in_transaction() as conn:
-        locked = await PartnershipStatement.filter(id=stmt.id).select_for_update().using_db(conn).get()
+        locked = await PartnershipStatement.filter(id=statement_id).select_for_update().using_db(conn).get()
         if locked.status != StatementStatus.OPEN:
             return locked
         if locked.period_end > now:
@@ -310,6 +316,40 @@ def settlement_legs(partnership: Partnership, fen: int) -> tuple[Leg, ...]:
     clearing_a = AccountRef.system(a, AccountKind.CLEARING, asset=Asset.SETTLEMENT)
     clearing_b = AccountRef.system(b, AccountKind.CLEARING, asset=Asset.SETTLEMENT)
     return (Leg(payable, -fen), Leg(clearing_a, fen), Leg(receivable, fen), Leg(clearing_b, -fen))
+
+
+# The worker closes a statement this long after its period ended (HQ may close it any time after the
+# end): lines of redemptions that committed just before the end are written by then.
+CLOSE_GRACE = timedelta(hours=1)
+CLOSE_BATCH = 200
+CLOSE_KIND = "partnerships.close"
+CLOSE_SCHEDULE = Schedule("partnership-statements", CLOSE_KIND, timedelta(minutes=15))
+
+
+async def close_due(now: datetime, limit: int = CLOSE_BATCH, partnership_id: int | None = None) -> int:
+    """Close the open statements (of every partnership, or one) whose period ended at least
+    CLOSE_GRACE before ``now``."""
+    query = PartnershipStatement.filter(status=StatementStatus.OPEN, period_end__lte=now - CLOSE_GRACE)
+    if partnership_id is not None:
+        query = query.filter(partnership_id=partnership_id)
+    due = await query.order_by("id").limit(limit).values_list("id", flat=True)
+    for statement_id in due:
+        await _close(int(statement_id), now)  # type: ignore[call-overload]
+    return len(due)
+
+
+class CloseStatements:
+    """The worker's settlement close: every due statement, in batches (closing twice is a no-op)."""
+
+    kind = CLOSE_KIND
+
+    async def plan(self, ctx: JobContext) -> Plan:
+        return Plan(total=0, cursor={"now": job_time(ctx.params).isoformat()})
+
+    async def run_chunk(self, ctx: JobContext, cursor: JSONCursor) -> Chunk:
+        ctx.ensure_lease()
+        closed = await close_due(datetime.fromisoformat(cursor["now"]))
+        return Chunk(cursor if closed == CLOSE_BATCH else None, closed)
 
 
 # --- the activity feed ------------------------------------------------------------------------------

@@ -52,7 +52,16 @@ def default_registry() -> Registry:
     here, e.g. ``registry.add(BulkGrant())`` and
     ``registry.add_schedule(Schedule("expire-lots", "expiry.run", timedelta(minutes=10)))``.
     """
-    from hub.resolvers import clearing, expiring, expiry, expiry_redate, maturity, report_rollup, tiers
+    from hub.resolvers import (
+        clearing,
+        expiring,
+        expiry,
+        expiry_redate,
+        maturity,
+        partner_statements,
+        report_rollup,
+        tiers,
+    )
     from hub.resolvers.grant_job import BulkGrantJob
 
     registry = Registry([BulkGrantJob()])
@@ -73,4 +82,7 @@ def default_registry() -> Registry:
     # Franchise clearing: redemptions of points other stores issued, settled between the stores.
     registry.add(clearing.ClearFranchisePoints())
     registry.add_schedule(clearing.SCHEDULE)
+    # Partnerships: statements close an hour after their period ends.
+    registry.add(partner_statements.CloseStatements())
+    registry.add_schedule(partner_statements.CLOSE_SCHEDULE)
     return registry

@@ -127,6 +127,34 @@ async def test_statements_equal_the_ledger_and_closing_is_final(world: World) ->
     await audit_clean(world)
 
 
+async def test_the_worker_closes_statements_an_hour_after_their_period(world: World) -> None:
+    from hub.worker.registry import default_registry
+
+    assert partner_statements.CLOSE_KIND in default_registry().kinds
+    p = await active(world, world.a, world.b)
+    membership, token = await rich_member(world, 2_000)
+    out = await redeem(
+        world, world.b.store, await code_for(world, membership, token), p["terms"]["offers"][0]["id"]
+    )
+    row = await PartnershipStatement.get(
+        id=pk(
+            (await statements(world, p["id"], world.a.hq))["partnershipStatements"]["edges"][0]["node"]["id"]
+        )
+    )
+    assert out["userErrors"] == [] and row.status == "open"
+    # Within the grace: still open. After it: closed with its totals, and closing again changes nothing.
+    await partner_statements.close_due(
+        row.period_end + timedelta(minutes=30), partnership_id=row.partnership_id
+    )
+    assert (await PartnershipStatement.get(id=row.id)).status == "open"
+    await partner_statements.close_due(row.period_end + timedelta(hours=2), partnership_id=row.partnership_id)
+    closed = await PartnershipStatement.get(id=row.id)
+    assert (closed.status, closed.lines_count, closed.fen_total) == ("closed", 1, 1_500)
+    await partner_statements.close_due(row.period_end + timedelta(hours=3), partnership_id=row.partnership_id)
+    assert (await PartnershipStatement.get(id=row.id)).closed_at == closed.closed_at
+    await audit_clean(world)
+
+
 async def test_the_audit_sees_a_statement_that_disagrees_with_the_ledger(world: World) -> None:
     p = await active(world, world.a, world.b)
     membership, token = await rich_member(world, 2_000)
